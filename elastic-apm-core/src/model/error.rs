@@ -1,0 +1,128 @@
+//! The `error` event.
+
+use serde::Serialize;
+
+use super::StackFrame;
+use super::context::{Context, CustomContext};
+use super::limits::{keyword, opt_keyword};
+use crate::ids::{ErrorId, SpanId, TraceId};
+
+/// A captured error or logged error message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Error {
+    /// This error's id (128 bits).
+    pub id: ErrorId,
+    /// When it was captured, microseconds since the Unix epoch.
+    pub timestamp: u64,
+    /// The trace it happened in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<TraceId>,
+    /// The transaction it happened in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<SpanId>,
+    /// The transaction or span it happened in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<SpanId>,
+    /// Name, type and sampling of that transaction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<ErrorTransaction>,
+    /// Where the error came from: the first application frame's function.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_keyword"
+    )]
+    pub culprit: Option<String>,
+    /// The error value and its causes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<Exception>,
+    /// A logged message, for errors captured from logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<Log>,
+    /// Request, user, labels and custom data at the time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<Box<Context>>,
+}
+
+/// `error.transaction`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ErrorTransaction {
+    /// The transaction's name when the error was captured.
+    #[serde(serialize_with = "keyword")]
+    pub name: String,
+    /// The transaction's type.
+    #[serde(rename = "type", serialize_with = "keyword")]
+    pub kind: String,
+    /// Whether the transaction is sampled.
+    pub sampled: bool,
+}
+
+/// `error.exception`, also used for each entry of `cause`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Exception {
+    /// The error's message (`Display`), a long field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The error's type name.
+    #[serde(
+        rename = "type",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_keyword"
+    )]
+    pub kind: Option<String>,
+    /// The module the type lives in.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_keyword"
+    )]
+    pub module: Option<String>,
+    /// An error code.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_keyword"
+    )]
+    pub code: Option<String>,
+    /// Whether the application handled it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handled: Option<bool>,
+    /// Extra attributes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<CustomContext>,
+    /// Where it was captured.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stacktrace: Vec<StackFrame>,
+    /// The `source()` chain, outermost first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cause: Vec<Exception>,
+}
+
+/// `error.log`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Log {
+    /// The message (a long field).
+    pub message: String,
+    /// The log level.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_keyword"
+    )]
+    pub level: Option<String>,
+    /// The logger (the `tracing` target).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_keyword"
+    )]
+    pub logger_name: Option<String>,
+    /// The message before formatting, for grouping.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_keyword"
+    )]
+    pub param_message: Option<String>,
+    /// Where it was logged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stacktrace: Vec<StackFrame>,
+}
