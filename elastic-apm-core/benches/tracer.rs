@@ -1,0 +1,59 @@
+//! The hot path: start a transaction, start and end ten spans, end the transaction,
+//! hand every event to the reporter.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use elastic_apm_core::Agent;
+use elastic_apm_core::model::Event;
+
+fn agent(enabled: bool) -> Agent {
+    // A reporter that drops events, so the numbers are the tracer's alone.
+    Agent::builder()
+        .read_env(false)
+        .enabled(enabled)
+        .reporter(|event: Event| drop(black_box(event)))
+        .build()
+}
+
+fn transaction_with_spans(c: &mut Criterion) {
+    let enabled = agent(true);
+    c.bench_function("transaction + 10 spans", |b| {
+        b.iter(|| {
+            let tx = enabled.start_transaction("GET /products/{id}", "request");
+            for _ in 0..10 {
+                let span = tx.start_span("SELECT FROM products", "db");
+                black_box(&span);
+                span.end();
+            }
+            tx.end();
+        });
+    });
+
+    c.bench_function("transaction + 10 spans via current context", |b| {
+        b.iter(|| {
+            let tx = enabled.start_transaction("GET /products/{id}", "request");
+            let _guard = tx.segment().map(|s| s.enter());
+            for _ in 0..10 {
+                elastic_apm_core::with_span("SELECT FROM products", "db", |span| {
+                    black_box(span);
+                });
+            }
+        });
+    });
+
+    let disabled = agent(false);
+    c.bench_function("transaction + 10 spans (disabled agent)", |b| {
+        b.iter(|| {
+            let tx = disabled.start_transaction("GET /products/{id}", "request");
+            for _ in 0..10 {
+                tx.start_span("SELECT FROM products", "db").end();
+            }
+            tx.end();
+        });
+    });
+}
+
+criterion_group!(benches, transaction_with_spans);
+criterion_main!(benches);

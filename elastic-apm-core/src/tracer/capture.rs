@@ -1,0 +1,341 @@
+//! Capturing errors: message, type, `source()` chain, stack trace, culprit.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use super::segment::Segment;
+use super::{Agent, now_micros};
+use crate::ids::ErrorId;
+use crate::model::{self, ErrorTransaction, Exception, StackFrame, limits::truncate};
+
+/// How deep a `source()` chain is followed; guards against cycles.
+const MAX_CAUSES: usize = 32;
+
+/// Anything that can be seen as `&dyn Error`: every sized error type, and the trait
+/// objects `dyn Error` (+ `Send + Sync`), so `&*boxed_error` can be captured too.
+pub trait AsDynError {
+    /// This error as a trait object.
+    fn as_dyn_error(&self) -> &(dyn StdError + 'static);
+}
+
+impl<E: StdError + 'static> AsDynError for E {
+    fn as_dyn_error(&self) -> &(dyn StdError + 'static) {
+        self
+    }
+}
+
+impl AsDynError for dyn StdError + 'static {
+    fn as_dyn_error(&self) -> &(dyn StdError + 'static) {
+        self
+    }
+}
+
+impl AsDynError for dyn StdError + Send + Sync + 'static {
+    fn as_dyn_error(&self) -> &(dyn StdError + 'static) {
+        self
+    }
+}
+
+/// Configures an error before it is captured. Made by [`Agent::error`].
+#[must_use = "call .capture() to send the error"]
+pub struct ErrorBuilder<'a> {
+    agent: &'a Agent,
+    error: &'a (dyn StdError + 'static),
+    type_name: Option<&'static str>,
+    parent: Option<Segment>,
+    handled: Option<bool>,
+}
+
+impl fmt::Debug for ErrorBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ErrorBuilder")
+            .field("type_name", &self.type_name)
+            .field("parent", &self.parent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> ErrorBuilder<'a> {
+    pub(super) fn new<E: AsDynError + ?Sized>(agent: &'a Agent, error: &'a E) -> Self {
+        let type_name = std::any::type_name::<E>();
+        // A trait object's static type says nothing about the error.
+        let type_name = (!type_name.starts_with("dyn ")).then_some(type_name);
+        ErrorBuilder {
+            agent,
+            error: error.as_dyn_error(),
+            type_name,
+            parent: None,
+            handled: None,
+        }
+    }
+
+    /// The transaction or span the error happened in (`None`: outside any).
+    pub fn parent(mut self, parent: Option<Segment>) -> Self {
+        self.parent = parent;
+        self
+    }
+
+    /// Whether the application handled the error (a panic is not handled).
+    pub fn handled(mut self, handled: bool) -> Self {
+        self.handled = Some(handled);
+        self
+    }
+
+    /// Sends the error; returns its id, or `None` when the agent is not recording.
+    pub fn capture(self) -> Option<ErrorId> {
+        let ErrorBuilder {
+            agent,
+            error,
+            type_name,
+            parent,
+            handled,
+        } = self;
+        if !agent.is_recording() {
+            return None;
+        }
+        let config = agent.config();
+        let long = config.long_field_max_length;
+        let message = |e: &dyn StdError| truncate(&e.to_string(), long).into_owned();
+
+        let mut cause = Vec::new();
+        let mut source = error.source();
+        while let Some(e) = source {
+            if cause.len() >= MAX_CAUSES {
+                break;
+            }
+            cause.push(Exception {
+                message: Some(message(e)),
+                ..Exception::default()
+            });
+            source = e.source();
+        }
+        let stacktrace = if config.stack_trace_limit > 0 {
+            capture_stacktrace(config.stack_trace_limit)
+        } else {
+            Vec::new()
+        };
+        let culprit = stacktrace
+            .iter()
+            .find(|f| !f.library_frame)
+            .or_else(|| stacktrace.first())
+            .and_then(|f| f.function.clone());
+        let (kind, module) = match type_name {
+            Some(name) => {
+                let base = name.split('<').next().unwrap_or(name);
+                (
+                    Some(name.to_owned()),
+                    base.rsplit_once("::").map(|(m, _)| m.to_owned()),
+                )
+            }
+            None => (None, None),
+        };
+        let exception = Exception {
+            message: Some(message(error)),
+            kind,
+            module,
+            handled,
+            stacktrace,
+            cause,
+            ..Exception::default()
+        };
+
+        let id = ErrorId::generate();
+        let mut event = model::Error {
+            id,
+            timestamp: now_micros(),
+            trace_id: None,
+            transaction_id: None,
+            parent_id: None,
+            transaction: None,
+            culprit,
+            exception: Some(exception),
+            log: None,
+            context: None,
+        };
+        if let Some(parent) = &parent {
+            let tx = parent.tx();
+            parent.mark_error();
+            event.trace_id = Some(tx.trace_id);
+            event.transaction_id = Some(tx.id);
+            event.parent_id = Some(parent.id());
+            let data = tx.lock();
+            event.transaction = Some(ErrorTransaction {
+                name: data.name.to_string(),
+                kind: data.kind.to_string(),
+                sampled: tx.is_sampled(),
+            });
+            if tx.is_sampled() && !data.context.is_empty() {
+                event.context = Some(Box::new(data.context.clone()));
+            }
+        }
+        agent.report(model::Event::Error(Box::new(event)));
+        Some(id)
+    }
+}
+
+/// Captures the calling thread's stack, application frames first-class, the agent's
+/// own frames left out.
+pub(crate) fn capture_stacktrace(limit: usize) -> Vec<StackFrame> {
+    let text = std::backtrace::Backtrace::force_capture().to_string();
+    parse_backtrace(&text, limit)
+}
+
+/// Parses the text form of `std::backtrace::Backtrace`:
+/// `  12: crate::module::function` followed by `at /path/file.rs:10:5` lines.
+pub(crate) fn parse_backtrace(text: &str, limit: usize) -> Vec<StackFrame> {
+    let cwd = std::env::current_dir()
+        .ok()
+        .map(|d| d.to_string_lossy().into_owned());
+    let mut frames: Vec<StackFrame> = Vec::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(location) = line.strip_prefix("at ") {
+            if skipping {
+                continue;
+            }
+            if let Some(frame) = frames.last_mut() {
+                let mut parts = location.rsplitn(3, ':');
+                let (col, lineno, path) = (parts.next(), parts.next(), parts.next());
+                let (path, lineno, colno) = match (
+                    path,
+                    lineno.and_then(|l| l.parse().ok()),
+                    col.and_then(|c| c.parse().ok()),
+                ) {
+                    (Some(path), Some(l), Some(c)) => (path, Some(l), Some(c)),
+                    _ => (location, None, None),
+                };
+                frame.library_frame |= is_library_path(path);
+                frame.filename = match &cwd {
+                    Some(cwd) => path
+                        .strip_prefix(cwd.as_str())
+                        .map_or(path, |p| p.trim_start_matches('/'))
+                        .to_owned(),
+                    None => path.to_owned(),
+                };
+                frame.abs_path = Some(path.to_owned());
+                frame.lineno = lineno;
+                frame.colno = colno;
+            }
+            continue;
+        }
+        let Some((index, function)) = line.split_once(": ") else {
+            continue;
+        };
+        if index.parse::<u32>().is_err() {
+            continue;
+        }
+        let function = strip_hash(function);
+        skipping = is_capture_frame(function);
+        if skipping {
+            continue;
+        }
+        if frames.len() >= limit {
+            break;
+        }
+        let base = function.split('<').next().unwrap_or(function);
+        frames.push(StackFrame {
+            filename: "<unknown>".to_owned(),
+            function: Some(function.to_owned()),
+            module: base.rsplit_once("::").map(|(m, _)| m.to_owned()),
+            library_frame: is_library_function(function),
+            ..StackFrame::default()
+        });
+    }
+    frames
+}
+
+fn strip_hash(function: &str) -> &str {
+    match function.rsplit_once("::h") {
+        Some((head, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            head
+        }
+        _ => function,
+    }
+}
+
+/// Frames of the capture machinery itself: the backtrace and this agent.
+fn is_capture_frame(function: &str) -> bool {
+    [
+        "std::backtrace",
+        "<std::backtrace",
+        "elastic_apm_core::",
+        "<elastic_apm_core::",
+    ]
+    .iter()
+    .any(|p| function.starts_with(p))
+}
+
+fn is_library_function(function: &str) -> bool {
+    let f = function.trim_start_matches('<');
+    [
+        "std::",
+        "core::",
+        "alloc::",
+        "tokio::",
+        "futures",
+        "hyper::",
+        "tower::",
+        "axum::",
+        "__rust",
+        "rust_begin_unwind",
+        "_start",
+        "__libc",
+    ]
+    .iter()
+    .any(|p| f.starts_with(p))
+}
+
+fn is_library_path(path: &str) -> bool {
+    path.starts_with("/rustc/")
+        || path.contains("/.cargo/registry/")
+        || path.contains("/.cargo/git/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "   0: std::backtrace_rs::backtrace::libunwind::trace
+             at /rustc/abc/library/std/src/../../backtrace/src/backtrace/libunwind.rs:116:5
+   1: std::backtrace::Backtrace::create
+             at /rustc/abc/library/std/src/backtrace.rs:331:13
+   2: elastic_apm_core::tracer::capture::capture_stacktrace
+             at ./src/tracer/capture.rs:10:5
+   3: shop::handlers::create_order::h0123456789abcdef
+             at /home/me/shop/src/handlers.rs:42:17
+   4: tokio::runtime::task::core::Core<T,S>::poll
+             at /root/.cargo/registry/src/index.crates.io-1/tokio-1.47.0/src/runtime/task/core.rs:331:17
+   5: main
+";
+
+    #[test]
+    fn parses_frames_and_skips_capture_machinery() {
+        let frames = parse_backtrace(SAMPLE, 50);
+        assert_eq!(frames.len(), 3, "{frames:#?}");
+        assert_eq!(
+            frames[0].function.as_deref(),
+            Some("shop::handlers::create_order")
+        );
+        assert_eq!(frames[0].module.as_deref(), Some("shop::handlers"));
+        assert_eq!(frames[0].lineno, Some(42));
+        assert_eq!(frames[0].colno, Some(17));
+        assert!(!frames[0].library_frame);
+        assert!(frames[1].library_frame);
+        assert_eq!(frames[2].filename, "<unknown>");
+        assert_eq!(parse_backtrace(SAMPLE, 1).len(), 1);
+    }
+
+    #[test]
+    fn garbage_does_not_panic() {
+        for text in [
+            "",
+            "at",
+            "0:",
+            "x: y\n at ::::",
+            "  9999999999999: f\n at a:b:c",
+        ] {
+            let _ = parse_backtrace(text, 10);
+        }
+    }
+}

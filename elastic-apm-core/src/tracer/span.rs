@@ -1,0 +1,340 @@
+//! Spans.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use super::micros;
+use super::segment::Segment;
+use super::transaction::TxInner;
+use crate::ids::{SpanId, TraceId};
+use crate::model::{self, LabelValue, Link, Outcome, SpanContext, limits::truncate_in_place};
+
+pub(crate) struct SpanInner {
+    pub(crate) tx: Arc<TxInner>,
+    pub(crate) id: SpanId,
+    parent_id: SpanId,
+    exit: bool,
+    start: Instant,
+    ended: AtomicBool,
+    data: Mutex<SpanData>,
+}
+
+pub(crate) struct SpanData {
+    name: Cow<'static, str>,
+    kind: Cow<'static, str>,
+    subtype: Option<Cow<'static, str>>,
+    action: Option<Cow<'static, str>>,
+    sync: Option<bool>,
+    outcome: Option<Outcome>,
+    context: SpanContext,
+    links: Vec<Link>,
+    pub(crate) error_captured: bool,
+}
+
+impl SpanInner {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, SpanData> {
+        self.data
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn end(&self, end: Instant) {
+        if self.ended.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let tx = &self.tx;
+        if !tx.admit_span() {
+            return;
+        }
+        let mut data = self.lock();
+        let outcome = data.outcome.unwrap_or(if data.error_captured {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        });
+        let mut context = std::mem::take(&mut data.context);
+        if let Some(statement) = context.db.as_mut().and_then(|db| db.statement.as_mut()) {
+            truncate_in_place(statement, tx.agent.config().long_field_max_length);
+        }
+        let span = model::Span {
+            id: self.id,
+            trace_id: tx.trace_id,
+            transaction_id: tx.id,
+            parent_id: self.parent_id,
+            name: std::mem::take(&mut data.name),
+            kind: std::mem::take(&mut data.kind),
+            subtype: data.subtype.take(),
+            action: data.action.take(),
+            timestamp: tx.timestamp_us + micros(self.start.saturating_duration_since(tx.start)),
+            duration: end.saturating_duration_since(self.start),
+            sync: data.sync,
+            outcome: Some(outcome),
+            sample_rate: tx.sample_rate_for_events(),
+            context: (!context.is_empty()).then(|| Box::new(context)),
+            stacktrace: Vec::new(),
+            composite: None,
+            links: std::mem::take(&mut data.links),
+            otel: None,
+        };
+        drop(data);
+        tx.agent.report(model::Event::Span(Box::new(span)));
+    }
+}
+
+/// Configures a span before it starts. Made by [`Segment::span`].
+#[must_use = "call .start() to start the span"]
+pub struct SpanBuilder {
+    parent: Segment,
+    name: Cow<'static, str>,
+    kind: Cow<'static, str>,
+    subtype: Option<Cow<'static, str>>,
+    action: Option<Cow<'static, str>>,
+    exit: bool,
+    links: Vec<Link>,
+}
+
+impl fmt::Debug for SpanBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanBuilder")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SpanBuilder {
+    pub(super) fn new(parent: Segment, name: Cow<'static, str>, kind: Cow<'static, str>) -> Self {
+        SpanBuilder {
+            parent,
+            name,
+            kind,
+            subtype: None,
+            action: None,
+            exit: false,
+            links: Vec::new(),
+        }
+    }
+
+    /// The subtype, e.g. `postgresql` or `http`.
+    pub fn subtype(mut self, subtype: impl Into<Cow<'static, str>>) -> Self {
+        self.subtype = Some(subtype.into());
+        self
+    }
+
+    /// The action, e.g. `query` or `request`.
+    pub fn action(mut self, action: impl Into<Cow<'static, str>>) -> Self {
+        self.action = Some(action.into());
+        self
+    }
+
+    /// Marks the span as an exit span: a call to another service. Its children of a
+    /// different type or subtype are not recorded (`tracing-spans.md`).
+    pub fn exit(mut self) -> Self {
+        self.exit = true;
+        self
+    }
+
+    /// Links the span to a span of another trace.
+    pub fn link(mut self, link: Link) -> Self {
+        self.links.push(link);
+        self
+    }
+
+    /// Starts the span. In an unsampled transaction, or under an exit span of another
+    /// kind, nothing is recorded, but the span still propagates its parent's context.
+    pub fn start(self) -> Span {
+        let SpanBuilder {
+            parent,
+            name,
+            kind,
+            subtype,
+            action,
+            exit,
+            links,
+        } = self;
+        let tx = Arc::clone(parent.tx());
+        if !tx.is_sampled() {
+            return Span(State::Discarded(parent));
+        }
+        if let Some(parent_span) = parent.as_span().filter(|s| s.exit) {
+            let data = parent_span.lock();
+            if data.kind != kind || data.subtype != subtype {
+                drop(data);
+                return Span(State::Discarded(parent));
+            }
+        }
+        let kind = if kind.is_empty() {
+            Cow::Borrowed("custom")
+        } else {
+            kind
+        };
+        let name = if name.is_empty() {
+            Cow::Borrowed("unnamed")
+        } else {
+            name
+        };
+        let inner = SpanInner {
+            id: SpanId::generate(),
+            parent_id: parent.id(),
+            exit,
+            start: Instant::now(),
+            ended: AtomicBool::new(false),
+            data: Mutex::new(SpanData {
+                name,
+                kind,
+                subtype,
+                action,
+                sync: None,
+                outcome: None,
+                context: SpanContext::default(),
+                links,
+                error_captured: false,
+            }),
+            tx,
+        };
+        Span(State::Recording(Arc::new(inner)))
+    }
+}
+
+/// A span: a unit of work inside a transaction, such as a query or an outgoing call.
+/// Ends when [`end`](Self::end) is called or when dropped.
+#[must_use = "a span ends when dropped"]
+pub struct Span(State);
+
+enum State {
+    /// Nothing to record or propagate.
+    Noop,
+    /// Not recorded; propagation uses the parent.
+    Discarded(Segment),
+    Recording(Arc<SpanInner>),
+}
+
+impl Span {
+    /// A span that records nothing.
+    pub fn noop() -> Self {
+        Span(State::Noop)
+    }
+
+    /// Whether this span will be recorded (it may still be dropped at the end by
+    /// `transaction_max_spans`). Integrations skip expensive context when false.
+    pub fn is_recording(&self) -> bool {
+        matches!(&self.0, State::Recording(s) if !s.tx.span_limit_reached())
+    }
+
+    /// The segment to make current inside this span and to propagate downstream: the
+    /// span itself, or its parent when the span is not recorded.
+    pub fn segment(&self) -> Option<Segment> {
+        match &self.0 {
+            State::Noop => None,
+            State::Discarded(parent) => Some(parent.clone()),
+            State::Recording(span) => Some(Segment::from_span(Arc::clone(span))),
+        }
+    }
+
+    /// The span id, if recorded.
+    pub fn id(&self) -> Option<SpanId> {
+        match &self.0 {
+            State::Recording(span) => Some(span.id),
+            _ => None,
+        }
+    }
+
+    /// The trace id, if in a trace.
+    pub fn trace_id(&self) -> Option<TraceId> {
+        match &self.0 {
+            State::Noop => None,
+            State::Discarded(parent) => Some(parent.trace_id()),
+            State::Recording(span) => Some(span.tx.trace_id),
+        }
+    }
+
+    /// Starts a child span.
+    pub fn start_span(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        kind: impl Into<Cow<'static, str>>,
+    ) -> Span {
+        match self.segment() {
+            Some(segment) => segment.start_span(name, kind),
+            None => Span::noop(),
+        }
+    }
+
+    fn with_data(&self, f: impl FnOnce(&mut SpanData)) {
+        if let State::Recording(span) = &self.0 {
+            f(&mut span.lock());
+        }
+    }
+
+    /// Renames the span.
+    pub fn set_name(&self, name: impl Into<Cow<'static, str>>) {
+        self.with_data(|d| d.name = name.into());
+    }
+
+    /// Sets the action.
+    pub fn set_action(&self, action: impl Into<Cow<'static, str>>) {
+        self.with_data(|d| d.action = Some(action.into()));
+    }
+
+    /// Sets the outcome; it takes precedence over inference (failure if an error was
+    /// captured for the span, else success).
+    pub fn set_outcome(&self, outcome: Outcome) {
+        self.with_data(|d| d.outcome = Some(outcome));
+    }
+
+    /// Marks the span as asynchronous (`sync: false`) or blocking.
+    pub fn set_sync(&self, sync: bool) {
+        self.with_data(|d| d.sync = Some(sync));
+    }
+
+    /// Sets a label.
+    pub fn set_label(&self, key: impl Into<String>, value: impl Into<LabelValue>) {
+        self.with_data(|d| d.context.labels.insert(key, value));
+    }
+
+    /// Edits the context (db, http, destination, service target) in place; `f` runs only
+    /// when the span is recorded.
+    pub fn with_context(&self, f: impl FnOnce(&mut SpanContext)) {
+        if self.is_recording() {
+            self.with_data(|d| f(&mut d.context));
+        }
+    }
+
+    /// Captures an error as happening in this span.
+    pub fn capture_error<E>(&self, error: &E) -> Option<crate::ErrorId>
+    where
+        E: crate::tracer::AsDynError + ?Sized,
+    {
+        self.segment().and_then(|s| s.capture_error(error))
+    }
+
+    /// Ends the span now.
+    pub fn end(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        if let State::Recording(span) = &self.0 {
+            span.end(Instant::now());
+        }
+    }
+}
+
+impl fmt::Debug for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            State::Noop => f.write_str("Span(noop)"),
+            State::Discarded(parent) => f.debug_tuple("Span::Discarded").field(parent).finish(),
+            State::Recording(span) => f
+                .debug_struct("Span")
+                .field("id", &span.id)
+                .field("trace_id", &span.tx.trace_id)
+                .finish_non_exhaustive(),
+        }
+    }
+}

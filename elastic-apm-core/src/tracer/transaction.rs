@@ -1,0 +1,428 @@
+//! Transactions.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::segment::Segment;
+use super::span::Span;
+use super::{Agent, micros, now_micros};
+use crate::config::TraceContinuationStrategy;
+use crate::ids::{SpanId, TraceId};
+use crate::model::{self, Context, LabelValue, Link, Outcome, SpanCount, User};
+use crate::sampling::SampleRate;
+use crate::trace_context::{TraceContext, TraceFlags, TraceParent, TraceState};
+
+/// What every span of a transaction shares: ids, sampling, counters, and the mutable
+/// transaction data behind a lock of its own (never a lock shared between requests).
+pub(crate) struct TxInner {
+    pub(crate) agent: Agent,
+    pub(crate) trace_id: TraceId,
+    pub(crate) id: SpanId,
+    parent_id: Option<SpanId>,
+    pub(crate) flags: TraceFlags,
+    /// `None` when continuing a trace whose rate is unknown.
+    pub(crate) sample_rate: Option<SampleRate>,
+    pub(crate) tracestate: TraceState,
+    pub(crate) timestamp_us: u64,
+    pub(crate) start: Instant,
+    /// `transaction_max_spans`, read once at start (configuration snapshot).
+    max_spans: u32,
+    eligible_spans: AtomicU32,
+    reported_spans: AtomicU32,
+    dropped_spans: AtomicU32,
+    ended: AtomicBool,
+    pub(crate) data: Mutex<TxData>,
+}
+
+pub(crate) struct TxData {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: Cow<'static, str>,
+    result: Option<String>,
+    outcome: Option<Outcome>,
+    pub(crate) context: Context,
+    links: Vec<Link>,
+    pub(crate) error_captured: bool,
+}
+
+impl TxInner {
+    pub(crate) fn is_sampled(&self) -> bool {
+        self.flags.is_sampled()
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, TxData> {
+        // A panic while holding the lock leaves plain data behind; keep using it.
+        self.data
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a new span would still be reported (the limit check before starting).
+    pub(crate) fn span_limit_reached(&self) -> bool {
+        self.eligible_spans.load(Ordering::Relaxed) >= self.max_spans
+    }
+
+    /// Decides at span end whether it is reported, counting it either way.
+    pub(crate) fn admit_span(&self) -> bool {
+        if self.eligible_spans.load(Ordering::Relaxed) < self.max_spans
+            && self.eligible_spans.fetch_add(1, Ordering::Relaxed) < self.max_spans
+        {
+            self.reported_spans.fetch_add(1, Ordering::Relaxed);
+            true
+        } else {
+            self.dropped_spans.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+    }
+
+    pub(crate) fn sample_rate_for_events(&self) -> Option<f64> {
+        if self.is_sampled() {
+            self.sample_rate.map(SampleRate::get)
+        } else {
+            Some(0.0)
+        }
+    }
+
+    fn end(&self, end: Instant) {
+        if self.ended.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let sampled = self.is_sampled();
+        let mut data = self.lock();
+        let outcome = data.outcome.unwrap_or(if data.error_captured {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        });
+        let context = std::mem::take(&mut data.context);
+        let tx = model::Transaction {
+            id: self.id,
+            trace_id: self.trace_id,
+            parent_id: self.parent_id,
+            name: std::mem::take(&mut data.name),
+            kind: std::mem::take(&mut data.kind),
+            timestamp: self.timestamp_us,
+            duration: end.saturating_duration_since(self.start),
+            result: data.result.take(),
+            outcome: Some(outcome),
+            sampled,
+            sample_rate: self.sample_rate_for_events(),
+            span_count: SpanCount {
+                started: self.reported_spans.load(Ordering::Relaxed),
+                dropped: self.dropped_spans.load(Ordering::Relaxed),
+            },
+            // Unsampled transactions carry no context (tracing-sampling.md).
+            context: (sampled && !context.is_empty()).then(|| Box::new(context)),
+            dropped_spans_stats: Vec::new(),
+            links: std::mem::take(&mut data.links),
+            otel: None,
+        };
+        drop(data);
+        self.agent.report(model::Event::Transaction(Box::new(tx)));
+    }
+}
+
+/// Configures a transaction before it starts. Made by [`Agent::transaction`].
+#[must_use = "call .start() to start the transaction"]
+pub struct TransactionBuilder<'a> {
+    agent: &'a Agent,
+    name: Cow<'static, str>,
+    kind: Cow<'static, str>,
+    parent: Option<TraceContext>,
+    timestamp: Option<SystemTime>,
+    links: Vec<Link>,
+}
+
+impl fmt::Debug for TransactionBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransactionBuilder")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> TransactionBuilder<'a> {
+    pub(super) fn new(agent: &'a Agent, name: Cow<'static, str>, kind: Cow<'static, str>) -> Self {
+        TransactionBuilder {
+            agent,
+            name,
+            kind,
+            parent: None,
+            timestamp: None,
+            links: Vec::new(),
+        }
+    }
+
+    /// Continues the caller's trace, subject to `trace_continuation_strategy`.
+    pub fn parent(mut self, parent: impl Into<Option<TraceContext>>) -> Self {
+        self.parent = parent.into();
+        self
+    }
+
+    /// Reads the caller's trace context from request headers; see
+    /// [`TraceContext::from_headers`].
+    pub fn parent_from_headers<I, N, V>(self, headers: I) -> Self
+    where
+        I: IntoIterator<Item = (N, V)>,
+        N: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        let parent = TraceContext::from_headers(headers);
+        self.parent(parent)
+    }
+
+    /// When the transaction started, if earlier than now.
+    pub fn timestamp(mut self, at: SystemTime) -> Self {
+        self.timestamp = Some(at);
+        self
+    }
+
+    /// Links the transaction to another trace's span.
+    pub fn link(mut self, link: Link) -> Self {
+        self.links.push(link);
+        self
+    }
+
+    /// Starts the transaction. On a disabled or non-recording agent this allocates
+    /// nothing and returns a transaction that records nothing.
+    pub fn start(self) -> Transaction {
+        let TransactionBuilder {
+            agent,
+            name,
+            kind,
+            parent,
+            timestamp,
+            mut links,
+        } = self;
+        if !agent.is_recording() {
+            return Transaction { inner: None };
+        }
+        let config = agent.config();
+        let parent = parent.and_then(|p| {
+            let restart = match config.trace_continuation_strategy {
+                TraceContinuationStrategy::Continue => false,
+                TraceContinuationStrategy::Restart => true,
+                TraceContinuationStrategy::RestartExternal => !p.tracestate.has_es_entry(),
+            };
+            if restart {
+                links.push(Link {
+                    trace_id: p.traceparent.trace_id,
+                    span_id: p.traceparent.parent_id,
+                });
+                None
+            } else {
+                Some(p)
+            }
+        });
+        let (trace_id, parent_id, flags, sample_rate, tracestate) = match parent {
+            Some(TraceContext {
+                traceparent:
+                    TraceParent {
+                        trace_id,
+                        parent_id,
+                        flags,
+                    },
+                tracestate,
+            }) => (
+                trace_id,
+                Some(parent_id),
+                flags,
+                tracestate.sample_rate(),
+                tracestate,
+            ),
+            None => {
+                let rate = config.transaction_sample_rate;
+                let sampled = rate.sample();
+                let recorded_rate = if sampled { rate } else { SampleRate::NEVER };
+                (
+                    TraceId::generate(),
+                    None,
+                    TraceFlags::NOT_SAMPLED.with_sampled(sampled),
+                    Some(recorded_rate),
+                    TraceState::for_root(recorded_rate),
+                )
+            }
+        };
+        let now = Instant::now();
+        let (timestamp_us, start) = match timestamp {
+            Some(at) => {
+                let ago = SystemTime::now().duration_since(at).unwrap_or_default();
+                let us = at.duration_since(UNIX_EPOCH).map_or(0, micros);
+                (us, now.checked_sub(ago).unwrap_or(now))
+            }
+            None => (now_micros(), now),
+        };
+        let inner = TxInner {
+            agent: agent.clone(),
+            trace_id,
+            id: SpanId::generate(),
+            parent_id,
+            flags,
+            sample_rate,
+            tracestate,
+            timestamp_us,
+            start,
+            max_spans: config.transaction_max_spans,
+            eligible_spans: AtomicU32::new(0),
+            reported_spans: AtomicU32::new(0),
+            dropped_spans: AtomicU32::new(0),
+            ended: AtomicBool::new(false),
+            data: Mutex::new(TxData {
+                name,
+                kind: if kind.is_empty() {
+                    Cow::Borrowed("custom")
+                } else {
+                    kind
+                },
+                result: None,
+                outcome: None,
+                context: Context::default(),
+                links,
+                error_captured: false,
+            }),
+        };
+        Transaction {
+            inner: Some(Arc::new(inner)),
+        }
+    }
+}
+
+/// A transaction: one request or job handled by the service. Ends when
+/// [`end`](Self::end) is called or when dropped.
+///
+/// Spans are started with [`start_span`](Self::start_span), or anywhere below a future
+/// wrapped with [`ApmFutureExt::in_segment`](crate::ApmFutureExt::in_segment)`(tx.segment())`.
+#[must_use = "a transaction ends when dropped"]
+pub struct Transaction {
+    inner: Option<Arc<TxInner>>,
+}
+
+impl Transaction {
+    /// A transaction that records nothing.
+    pub fn noop() -> Self {
+        Transaction { inner: None }
+    }
+
+    /// Whether this transaction records anything.
+    pub fn is_recording(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// Whether it is sampled: only sampled transactions record spans and context.
+    pub fn is_sampled(&self) -> bool {
+        self.inner.as_ref().is_some_and(|tx| tx.is_sampled())
+    }
+
+    /// The trace id.
+    pub fn trace_id(&self) -> Option<TraceId> {
+        self.inner.as_ref().map(|tx| tx.trace_id)
+    }
+
+    /// The transaction id.
+    pub fn id(&self) -> Option<SpanId> {
+        self.inner.as_ref().map(|tx| tx.id)
+    }
+
+    /// A handle to make this transaction current or to start spans from elsewhere;
+    /// `None` for a transaction that records nothing.
+    pub fn segment(&self) -> Option<Segment> {
+        self.inner.clone().map(Segment::from_transaction)
+    }
+
+    /// Starts a child span.
+    pub fn start_span(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        kind: impl Into<Cow<'static, str>>,
+    ) -> Span {
+        match &self.inner {
+            Some(tx) => Segment::from_transaction(Arc::clone(tx)).start_span(name, kind),
+            None => Span::noop(),
+        }
+    }
+
+    fn with_data(&self, f: impl FnOnce(&mut TxData)) {
+        if let Some(tx) = &self.inner {
+            f(&mut tx.lock());
+        }
+    }
+
+    /// Renames the transaction (e.g. once the route is known).
+    pub fn set_name(&self, name: impl Into<Cow<'static, str>>) {
+        self.with_data(|d| d.name = name.into());
+    }
+
+    /// Sets the type (`request`, `messaging`, ...).
+    pub fn set_type(&self, kind: impl Into<Cow<'static, str>>) {
+        self.with_data(|d| d.kind = kind.into());
+    }
+
+    /// Sets the result, e.g. `HTTP 2xx`.
+    pub fn set_result(&self, result: impl Into<String>) {
+        self.with_data(|d| d.result = Some(result.into()));
+    }
+
+    /// Sets the outcome; it takes precedence over what the agent would infer. Without
+    /// it, a transaction is a failure if an error was captured for it, else a success.
+    pub fn set_outcome(&self, outcome: Outcome) {
+        self.with_data(|d| d.outcome = Some(outcome));
+    }
+
+    /// Sets a label (an indexed, searchable key-value pair).
+    pub fn set_label(&self, key: impl Into<String>, value: impl Into<LabelValue>) {
+        self.with_data(|d| d.context.labels.insert(key, value));
+    }
+
+    /// Sets the user.
+    pub fn set_user(&self, user: User) {
+        self.with_data(|d| d.context.user = Some(user));
+    }
+
+    /// Adds custom (unindexed) data.
+    pub fn set_custom(&self, key: impl Into<String>, value: serde_json::Value) {
+        self.with_data(|d| {
+            d.context
+                .custom
+                .get_or_insert_with(Default::default)
+                .insert(key.into(), value);
+        });
+    }
+
+    /// Edits the context (request, response, ...) in place. Only sampled transactions
+    /// run `f`: unsampled ones send no context, so integrations skip the work.
+    pub fn with_context(&self, f: impl FnOnce(&mut Context)) {
+        if self.is_sampled() {
+            self.with_data(|d| f(&mut d.context));
+        }
+    }
+
+    /// Ends the transaction now. Spans still open are reported when they end.
+    pub fn end(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if let Some(tx) = self.inner.take() {
+            tx.end(Instant::now());
+        }
+    }
+}
+
+impl fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            Some(tx) => f
+                .debug_struct("Transaction")
+                .field("trace_id", &tx.trace_id)
+                .field("id", &tx.id)
+                .field("sampled", &tx.is_sampled())
+                .finish_non_exhaustive(),
+            None => f.write_str("Transaction(noop)"),
+        }
+    }
+}

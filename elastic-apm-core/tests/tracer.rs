@@ -1,0 +1,262 @@
+//! Sampling, trace continuation, span limits and error capture through the public API.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use elastic_apm_core::testing::recording_agent;
+use elastic_apm_core::{Outcome, SampleRate, TraceContinuationStrategy};
+
+const PARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+const UNSAMPLED_PARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+
+#[test]
+fn continues_the_callers_trace_and_sample_rate() {
+    let (agent, recorder) = recording_agent(|b| b.transaction_sample_rate(SampleRate::NEVER));
+    let tx = agent
+        .transaction("GET /", "request")
+        .parent_from_headers([("traceparent", PARENT), ("tracestate", "es=s:0.25,rojo=1")])
+        .start();
+    assert!(
+        tx.is_sampled(),
+        "the caller's decision wins over the local rate"
+    );
+    let segment = tx.segment().unwrap();
+    assert_eq!(
+        segment.tracestate().to_header().as_deref(),
+        Some("es=s:0.25,rojo=1")
+    );
+    tx.start_span("s", "app").end();
+    tx.end();
+    let t = &recorder.transactions()[0];
+    assert_eq!(t.trace_id.to_string(), "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(t.parent_id.unwrap().to_string(), "b7ad6b7169203331");
+    assert_eq!(t.sample_rate, Some(0.25));
+    assert_eq!(recorder.spans()[0].sample_rate, Some(0.25));
+}
+
+#[test]
+fn without_es_rate_the_sample_rate_is_omitted() {
+    let (agent, recorder) = recording_agent(|b| b);
+    agent
+        .transaction("GET /", "request")
+        .parent_from_headers([("traceparent", PARENT)])
+        .start()
+        .end();
+    assert_eq!(recorder.transactions()[0].sample_rate, None);
+}
+
+#[test]
+fn unsampled_parent_records_no_spans_but_propagates() {
+    let (agent, recorder) = recording_agent(|b| b);
+    let tx = agent
+        .transaction("GET /", "request")
+        .parent_from_headers([("traceparent", UNSAMPLED_PARENT)])
+        .start();
+    assert!(!tx.is_sampled());
+    tx.set_label("ignored", true);
+    let span = tx.start_span("SELECT", "db");
+    assert!(!span.is_recording());
+    let outgoing = span.segment().unwrap().traceparent();
+    assert_eq!(
+        Some(outgoing.parent_id),
+        tx.id(),
+        "an unsampled span propagates its transaction's id"
+    );
+    assert!(!outgoing.flags.is_sampled());
+    span.end();
+    tx.end();
+    assert!(recorder.spans().is_empty());
+    let t = &recorder.transactions()[0];
+    assert!(!t.sampled);
+    assert_eq!(t.sample_rate, Some(0.0));
+    assert!(
+        t.context.is_none(),
+        "unsampled transactions carry no context"
+    );
+}
+
+#[test]
+fn root_transactions_record_the_configured_rate_in_tracestate() {
+    let (agent, recorder) =
+        recording_agent(|b| b.transaction_sample_rate(SampleRate::new(1.0).unwrap()));
+    let tx = agent.start_transaction("job", "scheduled");
+    assert_eq!(
+        tx.segment().unwrap().tracestate().to_header().as_deref(),
+        Some("es=s:1")
+    );
+    tx.end();
+    let t = &recorder.transactions()[0];
+    assert_eq!(t.parent_id, None);
+    assert_eq!(t.sample_rate, Some(1.0));
+    assert_eq!(t.outcome, Some(Outcome::Success));
+}
+
+#[test]
+fn sampling_rate_is_applied_to_roots() {
+    let (agent, recorder) =
+        recording_agent(|b| b.transaction_sample_rate(SampleRate::new(0.5).unwrap()));
+    for _ in 0..2000 {
+        agent.start_transaction("t", "request").end();
+    }
+    let sampled = recorder.transactions().iter().filter(|t| t.sampled).count();
+    assert!(
+        (800..1200).contains(&sampled),
+        "{sampled} of 2000 sampled at 0.5"
+    );
+    assert!(
+        recorder
+            .transactions()
+            .iter()
+            .all(|t| t.sample_rate == Some(if t.sampled { 0.5 } else { 0.0 }))
+    );
+}
+
+#[test]
+fn restart_strategy_starts_a_new_trace_linked_to_the_old() {
+    let (agent, recorder) =
+        recording_agent(|b| b.trace_continuation_strategy(TraceContinuationStrategy::Restart));
+    agent
+        .transaction("GET /", "request")
+        .parent_from_headers([("traceparent", PARENT), ("tracestate", "es=s:1")])
+        .start()
+        .end();
+    let t = &recorder.transactions()[0];
+    assert_ne!(t.trace_id.to_string(), "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(t.parent_id, None);
+    assert_eq!(t.links.len(), 1);
+    assert_eq!(
+        t.links[0].trace_id.to_string(),
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+    assert_eq!(t.links[0].span_id.to_string(), "b7ad6b7169203331");
+}
+
+#[test]
+fn restart_external_continues_only_elastic_callers() {
+    let (agent, recorder) = recording_agent(|b| {
+        b.trace_continuation_strategy(TraceContinuationStrategy::RestartExternal)
+    });
+    agent
+        .transaction("a", "request")
+        .parent_from_headers([("traceparent", PARENT), ("tracestate", "es=s:1")])
+        .start()
+        .end();
+    agent
+        .transaction("b", "request")
+        .parent_from_headers([("traceparent", PARENT), ("tracestate", "other=1")])
+        .start()
+        .end();
+    let txs = recorder.transactions();
+    assert_eq!(
+        txs[0].trace_id.to_string(),
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+    assert!(txs[0].links.is_empty());
+    assert_ne!(
+        txs[1].trace_id.to_string(),
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+    assert_eq!(txs[1].links.len(), 1);
+}
+
+#[test]
+fn malformed_traceparent_starts_a_new_trace() {
+    let (agent, recorder) = recording_agent(|b| b);
+    agent
+        .transaction("GET /", "request")
+        .parent_from_headers([("traceparent", "garbage")])
+        .start()
+        .end();
+    let t = &recorder.transactions()[0];
+    assert_eq!(t.parent_id, None);
+    assert!(t.sampled);
+}
+
+#[test]
+fn spans_over_the_limit_are_counted_not_sent() {
+    let (agent, recorder) = recording_agent(|b| b.transaction_max_spans(3));
+    let tx = agent.start_transaction("t", "request");
+    for _ in 0..5 {
+        tx.start_span("s", "app").end();
+    }
+    tx.end();
+    assert_eq!(recorder.spans().len(), 3);
+    let count = recorder.transactions()[0].span_count;
+    assert_eq!((count.started, count.dropped), (3, 2));
+}
+
+#[test]
+fn outcome_follows_captured_errors_unless_set() {
+    let (agent, recorder) = recording_agent(|b| b);
+    let tx = agent.start_transaction("t", "request");
+    let span = tx.start_span("s", "app");
+    span.capture_error(&std::io::Error::other("boom"));
+    span.end();
+    let ok_span = tx.start_span("s2", "app");
+    ok_span.set_outcome(Outcome::Unknown);
+    ok_span.end();
+    tx.end();
+    let spans = recorder.spans();
+    assert_eq!(spans[0].outcome, Some(Outcome::Failure));
+    assert_eq!(spans[1].outcome, Some(Outcome::Unknown));
+    assert_eq!(
+        recorder.transactions()[0].outcome,
+        Some(Outcome::Success),
+        "a span's error is not the transaction's"
+    );
+}
+
+#[test]
+fn captured_error_carries_chain_type_stack_and_links() {
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("outer failed")
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    let (agent, recorder) = recording_agent(|b| b);
+    let tx = agent.start_transaction("POST /orders", "request");
+    let _g = tx.segment().unwrap().enter();
+    let boxed: Box<dyn std::error::Error + Send + Sync> =
+        Box::new(Outer(std::io::Error::other("inner")));
+    elastic_apm_core::capture_error(&Outer(std::io::Error::other("inner"))).unwrap();
+    elastic_apm_core::capture_error(&*boxed).unwrap();
+    drop(_g);
+    tx.end();
+    let errors = recorder.errors();
+    let e = &errors[0];
+    let ex = e.exception.as_ref().unwrap();
+    assert_eq!(ex.message.as_deref(), Some("outer failed"));
+    assert!(
+        ex.kind.as_deref().unwrap().ends_with("Outer"),
+        "{:?}",
+        ex.kind
+    );
+    assert_eq!(ex.cause[0].message.as_deref(), Some("inner"));
+    assert!(!ex.stacktrace.is_empty());
+    assert!(
+        e.culprit
+            .as_deref()
+            .unwrap()
+            .contains("captured_error_carries_chain_type_stack_and_links"),
+        "{:?}",
+        e.culprit
+    );
+    assert_eq!(e.transaction_id, tx_id(&recorder));
+    assert_eq!(e.parent_id, tx_id(&recorder));
+    assert_eq!(e.transaction.as_ref().unwrap().name, "POST /orders");
+    assert_eq!(
+        errors[1].exception.as_ref().unwrap().kind,
+        None,
+        "a trait object has no useful type name"
+    );
+    assert_eq!(recorder.transactions()[0].outcome, Some(Outcome::Failure));
+}
+
+fn tx_id(recorder: &elastic_apm_core::testing::Recorder) -> Option<elastic_apm_core::SpanId> {
+    recorder.transactions().first().map(|t| t.id)
+}
