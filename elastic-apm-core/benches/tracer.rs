@@ -55,5 +55,15 @@ fn transaction_with_spans(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, transaction_with_spans);
+fn capture_error(c: &mut Criterion) {
+    let agent = agent(true);
+    let tx = agent.start_transaction("POST /orders", "request");
+    let segment = tx.segment();
+    let error = std::io::Error::other("connection refused");
+    c.bench_function("capture error with stack trace", |b| {
+        b.iter(|| segment.as_ref().map(|s| s.capture_error(black_box(&error))));
+    });
+}
+
+criterion_group!(benches, transaction_with_spans, capture_error);
 criterion_main!(benches);

@@ -260,3 +260,34 @@ fn captured_error_carries_chain_type_stack_and_links() {
 fn tx_id(recorder: &elastic_apm_core::testing::Recorder) -> Option<elastic_apm_core::SpanId> {
     recorder.transactions().first().map(|t| t.id)
 }
+
+#[test]
+fn ignore_url_and_user_agent_helpers() {
+    let (agent, _) = recording_agent(|b| {
+        b.transaction_ignore_urls("/health*, *.css".parse().unwrap())
+            .option("transaction_ignore_user_agents", "curl/*")
+            .unwrap()
+    });
+    assert!(agent.ignores_url("/healthz"));
+    assert!(agent.ignores_url("/static/APP.CSS"));
+    assert!(!agent.ignores_url("/products"));
+    assert!(agent.ignores_user_agent("curl/8.5.0"));
+    assert!(!agent.ignores_user_agent("Mozilla/5.0"));
+}
+
+#[test]
+fn handles_are_send_sync_and_static() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<elastic_apm_core::Agent>();
+    assert_send_sync::<elastic_apm_core::Segment>();
+    assert_send_sync::<elastic_apm_core::Transaction>();
+    assert_send_sync::<elastic_apm_core::Span>();
+    fn assert_send<T: Send>(_: &T) {}
+    let (agent, _) = recording_agent(|b| b);
+    let tx = agent.start_transaction("t", "request");
+    assert_send(&elastic_apm_core::ApmFutureExt::in_segment(
+        async {},
+        tx.segment(),
+    ));
+    assert_send(&elastic_apm_core::in_span("s", "app", async {}));
+}

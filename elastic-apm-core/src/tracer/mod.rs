@@ -87,6 +87,20 @@ impl Agent {
         self.inner.active
     }
 
+    /// Whether a request path matches `transaction_ignore_urls`, so HTTP integrations
+    /// start no transaction for it.
+    pub fn ignores_url(&self, path: &str) -> bool {
+        self.inner.config.transaction_ignore_urls.matches_any(path)
+    }
+
+    /// Whether a `User-Agent` matches `transaction_ignore_user_agents`.
+    pub fn ignores_user_agent(&self, user_agent: &str) -> bool {
+        self.inner
+            .config
+            .transaction_ignore_user_agents
+            .matches_any(user_agent)
+    }
+
     /// Starts a transaction with default options; see [`Agent::transaction`].
     pub fn start_transaction(
         &self,
