@@ -60,9 +60,12 @@ fn capture_error(c: &mut Criterion) {
     let tx = agent.start_transaction("POST /orders", "request");
     let segment = tx.segment();
     let error = std::io::Error::other("connection refused");
-    c.bench_function("capture error with stack trace", |b| {
-        b.iter(|| segment.as_ref().map(|s| s.capture_error(black_box(&error))));
-    });
+    c.bench_function(
+        "capture error (raw stack; symbolised later by the reporter)",
+        |b| {
+            b.iter(|| segment.as_ref().map(|s| s.capture_error(black_box(&error))));
+        },
+    );
 }
 
 criterion_group!(benches, transaction_with_spans, capture_error);

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::model::Event;
 
 /// Receives finished events. Implementations must return quickly and never block:
-/// when they cannot take an event they drop it and count it.
+/// when they cannot take an event they drop it and count it. Before serialising an
+/// event, off the request path, call [`Event::prepare`] (it symbolises error stacks).
 pub trait Reporter: Send + Sync + 'static {
     /// Takes one finished event.
     fn report(&self, event: Event);

@@ -26,7 +26,9 @@ pub struct Recorder {
 }
 
 impl Reporter for Recorder {
-    fn report(&self, event: Event) {
+    fn report(&self, mut event: Event) {
+        // A real reporter does this on its background task.
+        event.prepare();
         self.lock().push(event);
     }
 }
@@ -388,6 +390,7 @@ pub mod samples {
                 stacktrace: vec![frame(true)],
             }),
             context: Some(Box::new(maximal_context())),
+            pending_stack: None,
         }
     }
 

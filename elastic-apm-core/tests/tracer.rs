@@ -291,3 +291,38 @@ fn handles_are_send_sync_and_static() {
     ));
     assert_send(&elastic_apm_core::in_span("s", "app", async {}));
 }
+
+#[test]
+fn stacks_are_symbolised_by_the_reporter_not_the_caller() {
+    use std::sync::{Arc, Mutex};
+    let raw: Arc<Mutex<Vec<elastic_apm_core::model::Event>>> = Arc::default();
+    let sink = Arc::clone(&raw);
+    let agent = elastic_apm_core::Agent::builder()
+        .read_env(false)
+        .reporter(move |event| sink.lock().unwrap().push(event))
+        .build();
+    agent.capture_error(&std::io::Error::other("boom")).unwrap();
+    let mut event = raw.lock().unwrap().pop().unwrap();
+    let elastic_apm_core::model::Event::Error(error) = &event else {
+        panic!("an error event")
+    };
+    assert!(
+        error.exception.as_ref().unwrap().stacktrace.is_empty(),
+        "not symbolised on the caller's thread"
+    );
+    assert!(error.culprit.is_none());
+    event.prepare();
+    let elastic_apm_core::model::Event::Error(error) = &event else {
+        panic!("an error event")
+    };
+    assert!(!error.exception.as_ref().unwrap().stacktrace.is_empty());
+    assert!(
+        error
+            .culprit
+            .as_deref()
+            .unwrap()
+            .contains("stacks_are_symbolised_by_the_reporter"),
+        "{:?}",
+        error.culprit
+    );
+}

@@ -24,6 +24,7 @@ pub use self::context::{
     Context, CustomContext, Message, MessageAge, Queue, Request, Response, ServiceContext,
     ServiceTarget, Socket, Url, User,
 };
+pub(crate) use self::error::PendingStack;
 pub use self::error::{Error, ErrorTransaction, Exception, Log};
 pub use self::labels::{Headers, LabelValue, Labels};
 pub use self::metadata::{
@@ -55,6 +56,15 @@ pub enum Event {
 }
 
 impl Event {
+    /// Finishes work deferred off the request path (symbolising error stacks). Reporters
+    /// call it in the background before serialising; serialising without it leaves
+    /// error stack traces out.
+    pub fn prepare(&mut self) {
+        if let Event::Error(error) = self {
+            error.resolve_stacktrace();
+        }
+    }
+
     /// The event's name in the intake stream: `transaction`, `span`, `error`, `metricset`.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -1,12 +1,14 @@
 //! Capturing errors: message, type, `source()` chain, stack trace, culprit.
 
+use std::backtrace::Backtrace;
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 
 use super::segment::Segment;
 use super::{Agent, now_micros};
 use crate::ids::ErrorId;
-use crate::model::{self, ErrorTransaction, Exception, StackFrame, limits::truncate};
+use crate::model::{self, ErrorTransaction, Exception, PendingStack, StackFrame, limits::truncate};
 
 /// How deep a `source()` chain is followed; guards against cycles.
 const MAX_CAUSES: usize = 32;
@@ -109,16 +111,11 @@ impl<'a> ErrorBuilder<'a> {
             });
             source = e.source();
         }
-        let stacktrace = if config.stack_trace_limit > 0 {
-            capture_stacktrace(config.stack_trace_limit)
-        } else {
-            Vec::new()
-        };
-        let culprit = stacktrace
-            .iter()
-            .find(|f| !f.library_frame)
-            .or_else(|| stacktrace.first())
-            .and_then(|f| f.function.clone());
+        // Only the raw frames now; symbolising waits for the reporter (Event::prepare).
+        let pending_stack = (config.stack_trace_limit > 0).then(|| PendingStack {
+            backtrace: Arc::new(Backtrace::force_capture()),
+            limit: config.stack_trace_limit,
+        });
         let (kind, module) = match type_name {
             Some(name) => {
                 let base = name.split('<').next().unwrap_or(name);
@@ -134,7 +131,6 @@ impl<'a> ErrorBuilder<'a> {
             kind,
             module,
             handled,
-            stacktrace,
             cause,
             ..Exception::default()
         };
@@ -147,10 +143,11 @@ impl<'a> ErrorBuilder<'a> {
             transaction_id: None,
             parent_id: None,
             transaction: None,
-            culprit,
+            culprit: None,
             exception: Some(exception),
             log: None,
             context: None,
+            pending_stack,
         };
         if let Some(parent) = &parent {
             let tx = parent.tx();
@@ -173,14 +170,8 @@ impl<'a> ErrorBuilder<'a> {
     }
 }
 
-/// Captures the calling thread's stack, application frames first-class, the agent's
-/// own frames left out.
-pub(crate) fn capture_stacktrace(limit: usize) -> Vec<StackFrame> {
-    let text = std::backtrace::Backtrace::force_capture().to_string();
-    parse_backtrace(&text, limit)
-}
-
-/// Parses the text form of `std::backtrace::Backtrace`:
+/// Parses the text form of `std::backtrace::Backtrace`, leaving out the frames of the
+/// capture machinery and of this agent:
 /// `  12: crate::module::function` followed by `at /path/file.rs:10:5` lines.
 pub(crate) fn parse_backtrace(text: &str, limit: usize) -> Vec<StackFrame> {
     let cwd = std::env::current_dir()

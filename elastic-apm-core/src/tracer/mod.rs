@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub(crate) use self::capture::parse_backtrace;
 pub use self::capture::{AsDynError, ErrorBuilder};
 pub use self::segment::Segment;
 pub use self::span::{Span, SpanBuilder};
