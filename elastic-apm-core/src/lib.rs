@@ -73,10 +73,7 @@ pub use crate::wildcard::{WildcardMatcher, WildcardMatchers};
 
 /// Starts a span under the current transaction or span; a no-op span when there is none.
 pub fn start_span(name: impl Into<Cow<'static, str>>, kind: impl Into<Cow<'static, str>>) -> Span {
-    match current_segment() {
-        Some(segment) => segment.start_span(name, kind),
-        None => Span::noop(),
-    }
+    Span::under(current_segment(), name, kind)
 }
 
 /// Runs a future as a span under the current transaction or span. The span is current

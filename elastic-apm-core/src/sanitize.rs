@@ -88,7 +88,10 @@ fn percent_decode_lossy(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match crate::ids::decode_hex::<1>(&bytes[i + 1..i + 3].to_ascii_lowercase()) {
+                match crate::ids::decode_hex::<1>(&[
+                    bytes[i + 1].to_ascii_lowercase(),
+                    bytes[i + 2].to_ascii_lowercase(),
+                ]) {
                     Some([b]) => {
                         out.push(b);
                         i += 2;

@@ -55,46 +55,42 @@ impl Recorder {
         self.lock().clear();
     }
 
+    /// Clones of the events `pick` selects, in order.
+    fn collect<T: Clone>(&self, pick: impl Fn(&Event) -> Option<&T>) -> Vec<T> {
+        self.lock().iter().filter_map(pick).cloned().collect()
+    }
+
     /// The transactions so far.
     pub fn transactions(&self) -> Vec<model::Transaction> {
-        self.lock()
-            .iter()
-            .filter_map(|e| {
-                if let Event::Transaction(t) = e {
-                    Some((**t).clone())
-                } else {
-                    None
-                }
-            })
-            .collect()
+        self.collect(|e| {
+            if let Event::Transaction(t) = e {
+                Some(&**t)
+            } else {
+                None
+            }
+        })
     }
 
     /// The spans so far.
     pub fn spans(&self) -> Vec<model::Span> {
-        self.lock()
-            .iter()
-            .filter_map(|e| {
-                if let Event::Span(s) = e {
-                    Some((**s).clone())
-                } else {
-                    None
-                }
-            })
-            .collect()
+        self.collect(|e| {
+            if let Event::Span(s) = e {
+                Some(&**s)
+            } else {
+                None
+            }
+        })
     }
 
     /// The errors so far.
     pub fn errors(&self) -> Vec<model::Error> {
-        self.lock()
-            .iter()
-            .filter_map(|e| {
-                if let Event::Error(x) = e {
-                    Some((**x).clone())
-                } else {
-                    None
-                }
-            })
-            .collect()
+        self.collect(|e| {
+            if let Event::Error(x) = e {
+                Some(&**x)
+            } else {
+                None
+            }
+        })
     }
 
     /// The events as an intake v2 NDJSON body: the metadata line, then one line each.

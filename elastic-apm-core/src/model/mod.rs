@@ -96,6 +96,16 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The outcome to report: the one set explicitly, else failure when an error was
+    /// captured for the transaction or span, else success (`tracing-spans.md`).
+    pub(crate) fn or_inferred(explicit: Option<Outcome>, error_captured: bool) -> Outcome {
+        explicit.unwrap_or(if error_captured {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        })
+    }
+
     /// `success`, `failure` or `unknown`.
     pub fn as_str(self) -> &'static str {
         match self {

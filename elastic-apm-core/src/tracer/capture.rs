@@ -117,13 +117,7 @@ impl<'a> ErrorBuilder<'a> {
             limit: config.stack_trace_limit,
         });
         let (kind, module) = match type_name {
-            Some(name) => {
-                let base = name.split('<').next().unwrap_or(name);
-                (
-                    Some(name.to_owned()),
-                    base.rsplit_once("::").map(|(m, _)| m.to_owned()),
-                )
-            }
+            Some(name) => (Some(name.to_owned()), module_of(name)),
             None => (None, None),
         };
         let exception = Exception {
@@ -224,16 +218,21 @@ pub(crate) fn parse_backtrace(text: &str, limit: usize) -> Vec<StackFrame> {
         if frames.len() >= limit {
             break;
         }
-        let base = function.split('<').next().unwrap_or(function);
         frames.push(StackFrame {
             filename: "<unknown>".to_owned(),
             function: Some(function.to_owned()),
-            module: base.rsplit_once("::").map(|(m, _)| m.to_owned()),
+            module: module_of(function),
             library_frame: is_library_function(function),
             ..StackFrame::default()
         });
     }
     frames
+}
+
+/// The module part of a Rust path (`shop::orders` of `shop::orders::Error<T>`).
+fn module_of(path: &str) -> Option<String> {
+    let base = path.split('<').next().unwrap_or(path);
+    base.rsplit_once("::").map(|(m, _)| m.to_owned())
 }
 
 fn strip_hash(function: &str) -> &str {

@@ -50,11 +50,7 @@ impl SpanInner {
             return;
         }
         let mut data = self.lock();
-        let outcome = data.outcome.unwrap_or(if data.error_captured {
-            Outcome::Failure
-        } else {
-            Outcome::Success
-        });
+        let outcome = Outcome::or_inferred(data.outcome, data.error_captured);
         let mut context = std::mem::take(&mut data.context);
         if let Some(statement) = context.db.as_mut().and_then(|db| db.statement.as_mut()) {
             truncate_in_place(statement, tx.agent.config().long_field_max_length);
@@ -218,6 +214,18 @@ impl Span {
         Span(State::Noop)
     }
 
+    /// A child of `parent`, or a no-op span when there is no parent.
+    pub(crate) fn under(
+        parent: Option<Segment>,
+        name: impl Into<Cow<'static, str>>,
+        kind: impl Into<Cow<'static, str>>,
+    ) -> Span {
+        match parent {
+            Some(segment) => segment.start_span(name, kind),
+            None => Span::noop(),
+        }
+    }
+
     /// Whether this span will be recorded (it may still be dropped at the end by
     /// `transaction_max_spans`). Integrations skip expensive context when false.
     pub fn is_recording(&self) -> bool {
@@ -257,10 +265,7 @@ impl Span {
         name: impl Into<Cow<'static, str>>,
         kind: impl Into<Cow<'static, str>>,
     ) -> Span {
-        match self.segment() {
-            Some(segment) => segment.start_span(name, kind),
-            None => Span::noop(),
-        }
+        Span::under(self.segment(), name, kind)
     }
 
     fn with_data(&self, f: impl FnOnce(&mut SpanData)) {

@@ -91,11 +91,7 @@ impl TxInner {
         }
         let sampled = self.is_sampled();
         let mut data = self.lock();
-        let outcome = data.outcome.unwrap_or(if data.error_captured {
-            Outcome::Failure
-        } else {
-            Outcome::Success
-        });
+        let outcome = Outcome::or_inferred(data.outcome, data.error_captured);
         let context = std::mem::take(&mut data.context);
         let tx = model::Transaction {
             id: self.id,
@@ -338,10 +334,7 @@ impl Transaction {
         name: impl Into<Cow<'static, str>>,
         kind: impl Into<Cow<'static, str>>,
     ) -> Span {
-        match &self.inner {
-            Some(tx) => Segment::from_transaction(Arc::clone(tx)).start_span(name, kind),
-            None => Span::noop(),
-        }
+        Span::under(self.segment(), name, kind)
     }
 
     fn with_data(&self, f: impl FnOnce(&mut TxData)) {
