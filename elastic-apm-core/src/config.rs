@@ -139,6 +139,38 @@ pub struct Config {
     pub stack_trace_limit: usize,
     /// `log_level` (default `warning`).
     pub log_level: LogLevel,
+    /// `server_ca_cert_file`: a PEM file of CA certificates APM Server's certificate is
+    /// checked against, in addition to the system's.
+    pub server_ca_cert_file: Option<std::path::PathBuf>,
+    /// `central_config` (default true): poll APM Server for configuration from Kibana.
+    pub central_config: bool,
+    /// `cloud_provider` (default `auto`): which cloud metadata service to ask
+    /// (`auto`, `aws`, `gcp`, `azure` or `none`).
+    pub cloud_provider: CloudProvider,
+    /// `max_queue_size` (default 1024): events waiting to be sent; more are dropped and
+    /// counted.
+    pub max_queue_size: usize,
+    /// `disable_send` (default false): record everything but never contact APM Server.
+    pub disable_send: bool,
+    /// `exit_span_min_duration` (default 0ms): exit spans shorter than this may be
+    /// dropped (used by span limits, issue 8; dynamic).
+    pub exit_span_min_duration: Duration,
+}
+
+/// Which cloud metadata service the agent asks for `metadata.cloud` (`cloud_provider`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CloudProvider {
+    /// Try AWS, GCP and Azure at once; use whichever answers (the default).
+    #[default]
+    Auto,
+    /// Amazon EC2.
+    Aws,
+    /// Google Compute Engine.
+    Gcp,
+    /// Microsoft Azure (virtual machines, App Service, Functions).
+    Azure,
+    /// None: send no cloud metadata.
+    None,
 }
 
 impl Default for Config {
@@ -171,6 +203,12 @@ impl Default for Config {
             long_field_max_length: crate::model::limits::LONG_FIELD_MAX_CHARS,
             stack_trace_limit: 50,
             log_level: LogLevel::Warning,
+            server_ca_cert_file: None,
+            central_config: true,
+            cloud_provider: CloudProvider::Auto,
+            max_queue_size: 1024,
+            disable_send: false,
+            exit_span_min_duration: Duration::ZERO,
         }
     }
 }
@@ -355,6 +393,38 @@ impl Config {
                     }
                 };
             }
+            "server_ca_cert_file" => {
+                self.server_ca_cert_file = opt_string(value).map(std::path::PathBuf::from)
+            }
+            "central_config" => {
+                self.central_config =
+                    parse_bool(value).ok_or_else(|| invalid("central_config", "true or false"))?
+            }
+            "cloud_provider" => {
+                self.cloud_provider = match value.to_ascii_lowercase().as_str() {
+                    "auto" => CloudProvider::Auto,
+                    "aws" => CloudProvider::Aws,
+                    "gcp" => CloudProvider::Gcp,
+                    "azure" => CloudProvider::Azure,
+                    "none" => CloudProvider::None,
+                    _ => return Err(invalid("cloud_provider", "auto, aws, gcp, azure or none")),
+                };
+            }
+            "max_queue_size" => {
+                self.max_queue_size = value
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| invalid("max_queue_size", "a positive integer"))?;
+            }
+            "disable_send" => {
+                self.disable_send =
+                    parse_bool(value).ok_or_else(|| invalid("disable_send", "true or false"))?
+            }
+            "exit_span_min_duration" => {
+                self.exit_span_min_duration = parse_granular_duration(value)
+                    .ok_or_else(|| invalid("exit_span_min_duration", "a duration such as 5ms"))?;
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -410,6 +480,16 @@ pub fn parse_duration(v: &str) -> Option<Duration> {
         "s" => Some(Duration::from_secs(n)),
         "m" => n.checked_mul(60).map(Duration::from_secs),
         _ => None,
+    }
+}
+
+/// Parses a spec `GranularDuration` (`^(-)?(\d+)(us|ms|s|m)$`); negative is `None`.
+pub fn parse_granular_duration(v: &str) -> Option<Duration> {
+    match v.strip_suffix("us") {
+        Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            digits.parse().ok().map(Duration::from_micros)
+        }
+        _ => parse_duration(v),
     }
 }
 

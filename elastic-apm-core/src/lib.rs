@@ -42,8 +42,11 @@
 
 pub mod config;
 pub mod context;
+mod discovery;
 mod error;
 mod ids;
+mod live;
+mod logging;
 pub mod model;
 pub mod report;
 pub mod sampling;
@@ -52,15 +55,17 @@ pub mod sanitize;
 pub mod testing;
 pub mod trace_context;
 mod tracer;
+pub mod transport;
 pub mod wildcard;
 
 use std::borrow::Cow;
 use std::future::Future;
 
-pub use crate::config::{CaptureBody, Config, LogLevel, TraceContinuationStrategy};
+pub use crate::config::{CaptureBody, CloudProvider, Config, LogLevel, TraceContinuationStrategy};
 pub use crate::context::{ApmFuture, ApmFutureExt, EnterGuard, InSpan, current_segment, spawn};
-pub use crate::error::{ConfigError, TraceContextError};
+pub use crate::error::{ConfigError, TraceContextError, TransportError};
 pub use crate::ids::{ErrorId, HexBuf, SpanId, TraceId};
+pub use crate::live::{ConfigSnapshot, ServerVersion};
 pub use crate::model::Outcome;
 pub use crate::report::Reporter;
 pub use crate::sampling::SampleRate;

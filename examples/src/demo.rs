@@ -91,7 +91,12 @@ async fn main() {
     let metadata = agent.metadata();
     println!(
         "{}",
-        preview(&serde_json::to_string(&MetadataEvent { metadata }).unwrap_or_default())
+        preview(
+            &serde_json::to_string(&MetadataEvent {
+                metadata: &metadata
+            })
+            .unwrap_or_default()
+        )
     );
     let mut seen = Vec::new();
     for event in recorder.events() {

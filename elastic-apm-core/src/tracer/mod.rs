@@ -8,17 +8,18 @@ mod transaction;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(crate) use self::capture::parse_backtrace;
 pub use self::capture::{AsDynError, ErrorBuilder};
+pub(crate) use self::metadata::AGENT_VERSION;
 pub use self::segment::Segment;
 pub use self::span::{Span, SpanBuilder};
 pub use self::transaction::{Transaction, TransactionBuilder};
 use crate::config::Config;
-use crate::model::Metadata;
-use crate::report::{DiscardReporter, Reporter};
-use crate::sanitize::Sanitizer;
+use crate::live::{ConfigSnapshot, ServerVersion, Shared};
+use crate::model::{Metadata, NameVersion};
+use crate::report::{DiscardReporter, Flush, Health, Reporter};
 
 /// The Elastic APM agent: configuration, tracer and the reporter events go to.
 ///
@@ -40,12 +41,10 @@ pub struct Agent {
 }
 
 pub(crate) struct AgentInner {
-    config: Config,
-    /// `enabled && recording`, read on every transaction start.
-    active: bool,
+    /// `enabled` never changes; `recording` may (central configuration).
+    enabled: bool,
+    shared: Arc<Shared>,
     reporter: Arc<dyn Reporter>,
-    metadata: Metadata,
-    sanitizer: Sanitizer,
 }
 
 impl Agent {
@@ -67,37 +66,45 @@ impl Agent {
             .build()
     }
 
-    /// The configuration in force.
-    pub fn config(&self) -> &Config {
-        &self.inner.config
+    /// The configuration in force now: local options with central configuration on
+    /// top. Lock-free; hold it only briefly. Its
+    /// [`sanitizer`](ConfigSnapshot::sanitizer) redacts `sanitize_field_names`.
+    pub fn config(&self) -> ConfigSnapshot {
+        self.inner.shared.live.load()
     }
 
-    /// The metadata sent at the start of every intake request.
-    pub fn metadata(&self) -> &Metadata {
-        &self.inner.metadata
+    /// The metadata sent at the start of every intake request, as known now.
+    pub fn metadata(&self) -> Metadata {
+        self.inner.shared.metadata()
     }
 
-    /// The sanitizer built from `sanitize_field_names`, for integrations that record
-    /// headers, cookies or form bodies.
-    pub fn sanitizer(&self) -> &Sanitizer {
-        &self.inner.sanitizer
+    /// Names the web framework in the metadata (`service.framework`); integrations call
+    /// it once. The first call wins.
+    pub fn set_framework(&self, name: &str, version: Option<&str>) {
+        self.inner
+            .shared
+            .set_framework(NameVersion::new(name, version.map(str::to_owned)));
+    }
+
+    /// APM Server's version, once the agent has heard it.
+    pub fn server_version(&self) -> Option<ServerVersion> {
+        self.inner.shared.live.server_version()
     }
 
     /// Whether the agent records anything (`enabled` and `recording`).
     pub fn is_recording(&self) -> bool {
-        self.inner.active
+        self.inner.enabled && self.config().recording
     }
 
     /// Whether a request path matches `transaction_ignore_urls`, so HTTP integrations
     /// start no transaction for it.
     pub fn ignores_url(&self, path: &str) -> bool {
-        self.inner.config.transaction_ignore_urls.matches_any(path)
+        self.config().transaction_ignore_urls.matches_any(path)
     }
 
     /// Whether a `User-Agent` matches `transaction_ignore_user_agents`.
     pub fn ignores_user_agent(&self, user_agent: &str) -> bool {
-        self.inner
-            .config
+        self.config()
             .transaction_ignore_user_agents
             .matches_any(user_agent)
     }
@@ -144,6 +151,25 @@ impl Agent {
         self.inner.reporter.dropped()
     }
 
+    /// The reporter's counters: events queued, sent and dropped, intake requests.
+    pub fn health(&self) -> Health {
+        self.inner.reporter.health()
+    }
+
+    /// Sends everything recorded so far, waiting at most `timeout`; `true` when it was
+    /// delivered. Runs on any async runtime (the work happens on the reporter thread).
+    pub fn flush(&self, timeout: Duration) -> Flush {
+        self.inner.reporter.flush(timeout)
+    }
+
+    /// Flushes, then stops sending: call it once, when the application stops (after
+    /// `axum::serve(..).with_graceful_shutdown(..)` returns). Without it, dropping the
+    /// last handle to the agent gives the reporter thread a few seconds to send what
+    /// is queued, which a process that exits right away does not wait for.
+    pub fn shutdown(&self, timeout: Duration) -> Flush {
+        self.inner.reporter.shutdown(timeout)
+    }
+
     pub(crate) fn report(&self, event: crate::model::Event) {
         self.inner.reporter.report(event);
     }
@@ -152,8 +178,8 @@ impl Agent {
 impl fmt::Debug for Agent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Agent")
-            .field("service_name", &self.inner.config.service_name)
-            .field("recording", &self.inner.active)
+            .field("service_name", &self.config().service_name)
+            .field("recording", &self.is_recording())
             .finish_non_exhaustive()
     }
 }
@@ -237,6 +263,28 @@ impl AgentBuilder {
         long_field_max_length: usize => |c, v| c.long_field_max_length = v.max(1);
         /// `stack_trace_limit` (0 disables stack traces on errors).
         stack_trace_limit: usize => |c, v| c.stack_trace_limit = v;
+        /// `hostname`: the host name to report instead of the detected one.
+        hostname: impl Into<String> => |c, v| c.hostname = Some(v.into());
+        /// `verify_server_cert`: false accepts any certificate from APM Server.
+        verify_server_cert: bool => |c, v| c.verify_server_cert = v;
+        /// `server_ca_cert_file`: a PEM file of CA certificates to trust for APM Server.
+        server_ca_cert_file: impl Into<std::path::PathBuf> => |c, v| c.server_ca_cert_file = Some(v.into());
+        /// `server_timeout`: how long APM Server may take to answer (zero is ignored).
+        server_timeout: Duration => |c, v| if !v.is_zero() { c.server_timeout = v };
+        /// `api_request_time`: the longest an intake request stays open (zero is ignored).
+        api_request_time: Duration => |c, v| if !v.is_zero() { c.api_request_time = v };
+        /// `api_request_size`: compressed bytes after which an intake request is closed.
+        api_request_size: u64 => |c, v| c.api_request_size = v.max(1);
+        /// `max_queue_size`: events that may wait for the reporter; more are dropped.
+        max_queue_size: usize => |c, v| c.max_queue_size = v.max(1);
+        /// `central_config`: whether to poll APM Server for configuration from Kibana.
+        central_config: bool => |c, v| c.central_config = v;
+        /// `cloud_provider`: which cloud metadata service to ask.
+        cloud_provider: crate::CloudProvider => |c, v| c.cloud_provider = v;
+        /// `disable_send`: record everything, never contact APM Server.
+        disable_send: bool => |c, v| c.disable_send = v;
+        /// `log_level` of the agent's own log lines.
+        log_level: crate::LogLevel => |c, v| c.log_level = v;
     }
 
     /// Sets any option by its spec name and string value, as an environment variable
@@ -252,8 +300,7 @@ impl AgentBuilder {
         self
     }
 
-    /// Where finished events go. Without one (and until the APM Server transport is
-    /// configured) events are dropped and counted.
+    /// Where finished events go, instead of APM Server (tests, custom pipelines).
     pub fn reporter(mut self, reporter: impl Reporter) -> Self {
         self.reporter = Some(Arc::new(reporter));
         self
@@ -279,15 +326,28 @@ impl AgentBuilder {
             );
         }
         let metadata = metadata::build(&config);
-        let sanitizer = Sanitizer::new(config.sanitize_field_names.clone());
-        let reporter = reporter.unwrap_or_else(|| Arc::new(DiscardReporter::default()));
+        let enabled = config.enabled;
+        let send = enabled && !config.disable_send;
+        let shared = Arc::new(Shared::new(config, metadata));
+        let reporter = reporter.unwrap_or_else(|| {
+            if !send {
+                return Arc::new(DiscardReporter::default());
+            }
+            match crate::transport::Transport::start(shared.clone()) {
+                Ok(transport) => Arc::new(transport),
+                Err(err) => {
+                    crate::logging::error!(
+                        "APM Server transport not started, events will be dropped: {err}"
+                    );
+                    Arc::new(DiscardReporter::default())
+                }
+            }
+        });
         Agent {
             inner: Arc::new(AgentInner {
-                active: config.enabled && config.recording,
-                config,
+                enabled,
+                shared,
                 reporter,
-                metadata,
-                sanitizer,
             }),
         }
     }

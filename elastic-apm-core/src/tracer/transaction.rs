@@ -90,6 +90,11 @@ impl TxInner {
             return;
         }
         let sampled = self.is_sampled();
+        // APM Server 8+ does not need unsampled transactions (tracing-sampling.md); an
+        // unknown version is treated as older.
+        if !sampled && self.agent.server_version().is_some_and(|v| v.major() >= 8) {
+            return;
+        }
         let mut data = self.lock();
         let outcome = Outcome::or_inferred(data.outcome, data.error_captured);
         let context = std::mem::take(&mut data.context);

@@ -3,59 +3,19 @@
 //! maximal one (every field set).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use elastic_apm_core::model::{Event, MetadataEvent, limits::KEYWORD_MAX_CHARS};
 use elastic_apm_core::testing::{recording_agent, samples};
+use intake_receiver::spec::Schemas;
 use serde_json::Value;
 
-struct Schemas {
-    validators: Vec<(&'static str, jsonschema::Validator)>,
+trait CheckExt {
+    fn check_line(&self, line: &str);
+    fn check_event(&self, event: &Event);
 }
 
-impl Schemas {
-    fn load() -> Option<Self> {
-        let dir = common::spec_dir()?.join("intake-v2/schemas");
-        let validators = ["metadata", "transaction", "span", "error", "metricset"]
-            .into_iter()
-            .map(|name| {
-                let path = dir.join(format!("{name}.json"));
-                let text = std::fs::read_to_string(&path)
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                let mut schema: Value = serde_json::from_str(&text).expect("schema JSON");
-                // The `$id`s are relative paths of APM Server's repository, not URIs.
-                schema.as_object_mut().expect("schema object").remove("$id");
-                (
-                    name,
-                    jsonschema::validator_for(&schema)
-                        .unwrap_or_else(|e| panic!("{name} schema: {e}")),
-                )
-            })
-            .collect();
-        Some(Schemas { validators })
-    }
-
-    /// Validates one NDJSON line (`{"<kind>": {...}}`), panicking with every violation.
+impl CheckExt for Schemas {
     fn check_line(&self, line: &str) {
-        let value: Value = serde_json::from_str(line).expect("valid JSON");
-        let (kind, body) = value
-            .as_object()
-            .and_then(|o| o.iter().next())
-            .expect("one key");
-        let (_, validator) = self
-            .validators
-            .iter()
-            .find(|(n, _)| n == kind)
-            .unwrap_or_else(|| panic!("unknown event {kind}"));
-        let errors: Vec<String> = validator
-            .iter_errors(body)
-            .map(|e| format!("{} at {}", e, e.instance_path()))
-            .collect();
-        assert!(
-            errors.is_empty(),
-            "{kind} fails the intake schema:\n{}\n{body:#}",
-            errors.join("\n")
-        );
+        self.assert_valid(&serde_json::from_str::<Value>(line).expect("valid JSON"));
     }
 
     fn check_event(&self, event: &Event) {
@@ -150,7 +110,7 @@ fn tracer_events_validate() {
 
     let mut lines = 0;
     for recorder in [&recorder, &recorder0] {
-        for line in recorder.to_ndjson(agent.metadata()).lines() {
+        for line in recorder.to_ndjson(&agent.metadata()).lines() {
             schemas.check_line(line);
             lines += 1;
         }
@@ -180,7 +140,7 @@ fn over_long_keywords_are_truncated_not_rejected() {
     tx.set_label("big", long.clone());
     tx.end();
     let line = recorder
-        .to_ndjson(agent.metadata())
+        .to_ndjson(&agent.metadata())
         .lines()
         .nth(1)
         .unwrap()

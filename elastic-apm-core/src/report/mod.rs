@@ -5,10 +5,21 @@
 //! transport is one reporter; [`testing::Recorder`](crate::testing::Recorder) is
 //! another.
 
-use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod health;
 
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use self::health::Health;
+pub(crate) use self::health::HealthCounters;
 use crate::model::Event;
+
+/// The future returned by [`Reporter::flush`]: `true` when everything reported before
+/// the call was delivered (or dropped and counted) within the timeout.
+pub type Flush = Pin<Box<dyn Future<Output = bool> + Send + 'static>>;
 
 /// Receives finished events. Implementations must return quickly and never block:
 /// when they cannot take an event they drop it and count it. Before serialising an
@@ -19,7 +30,24 @@ pub trait Reporter: Send + Sync + 'static {
 
     /// Events this reporter has dropped so far.
     fn dropped(&self) -> u64 {
-        0
+        self.health().dropped()
+    }
+
+    /// The reporter's counters. The default knows nothing.
+    fn health(&self) -> Health {
+        Health::default()
+    }
+
+    /// Delivers what was reported so far, waiting at most `timeout`. The default has
+    /// nothing buffered.
+    fn flush(&self, timeout: Duration) -> Flush {
+        let _ = timeout;
+        Box::pin(std::future::ready(true))
+    }
+
+    /// Flushes, then stops: later events are dropped. The default only flushes.
+    fn shutdown(&self, timeout: Duration) -> Flush {
+        self.flush(timeout)
     }
 }
 
@@ -36,6 +64,15 @@ impl Reporter for DiscardReporter {
 
     fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn health(&self) -> Health {
+        let dropped = self.dropped();
+        Health {
+            events_total: dropped,
+            dropped_queue_full: dropped,
+            ..Health::default()
+        }
     }
 }
 

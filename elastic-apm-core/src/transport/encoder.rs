@@ -1,0 +1,154 @@
+//! NDJSON encoding with gzip as it goes: the body of one intake request.
+
+use std::io::Write;
+
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+use crate::model::{Event, Metadata, MetadataEvent};
+
+/// APM Server's default `max_event_size`: a longer line is rejected by the server, so
+/// the agent drops it first (counted as too large).
+pub const MAX_EVENT_SIZE: usize = 300 * 1024;
+
+/// Uncompressed bytes between sync flushes of the compressor. Deflate otherwise holds
+/// back its output (tens of kilobytes at "best speed"), which would make the request
+/// size unknowable and keep bytes from streaming.
+const SYNC_FLUSH_EVERY: usize = 64 * 1024;
+
+/// Why an event was not encoded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The event's JSON is longer than [`MAX_EVENT_SIZE`].
+    #[error("event of {0} bytes is larger than APM Server accepts ({MAX_EVENT_SIZE} bytes)")]
+    TooLarge(usize),
+    /// Serialising or compressing failed.
+    #[error("could not encode the event: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Encodes the body of one intake request: the metadata line, then one line per event,
+/// gzip-compressed ("best speed", as the spec recommends) as it is written. Compressed
+/// bytes are taken out with [`take_output`](Self::take_output) while the request
+/// streams.
+///
+/// ```
+/// use elastic_apm_core::{transport::IntakeEncoder, Agent};
+///
+/// let agent = Agent::disabled();
+/// let mut encoder = IntakeEncoder::new(&agent.metadata()).unwrap();
+/// let (body, len) = encoder.finish().unwrap();
+/// assert_eq!(body.len() as u64, len);
+/// assert_eq!(&body[..2], &[0x1f, 0x8b]); // gzip
+/// ```
+#[derive(Debug)]
+pub struct IntakeEncoder {
+    gzip: GzEncoder<Vec<u8>>,
+    line: Vec<u8>,
+    events: u64,
+    taken: u64,
+    unflushed: usize,
+}
+
+impl IntakeEncoder {
+    /// Starts a body with its metadata line.
+    pub fn new(metadata: &Metadata) -> Result<Self, EncodeError> {
+        let mut encoder = IntakeEncoder {
+            gzip: GzEncoder::new(Vec::with_capacity(16 * 1024), Compression::fast()),
+            line: Vec::with_capacity(4 * 1024),
+            events: 0,
+            taken: 0,
+            unflushed: 0,
+        };
+        serde_json::to_writer(&mut encoder.line, &MetadataEvent { metadata })
+            .map_err(std::io::Error::from)?;
+        encoder.line.push(b'\n');
+        encoder.gzip.write_all(&encoder.line)?;
+        Ok(encoder)
+    }
+
+    /// Appends one event. An event too large for APM Server is refused and the body is
+    /// unchanged.
+    pub fn push(&mut self, event: &Event) -> Result<(), EncodeError> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, event).map_err(std::io::Error::from)?;
+        if self.line.len() > MAX_EVENT_SIZE {
+            return Err(EncodeError::TooLarge(self.line.len()));
+        }
+        self.line.push(b'\n');
+        self.gzip.write_all(&self.line)?;
+        self.events += 1;
+        self.unflushed += self.line.len();
+        if self.unflushed >= SYNC_FLUSH_EVERY {
+            self.gzip.flush()?;
+            self.unflushed = 0;
+        }
+        Ok(())
+    }
+
+    /// Events written so far (the metadata line not counted).
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Compressed bytes produced so far, taken out or not.
+    pub fn compressed_len(&self) -> u64 {
+        self.taken + self.gzip.get_ref().len() as u64
+    }
+
+    /// Compressed bytes ready to send, once at least `min` bytes are ready.
+    pub fn take_output(&mut self, min: usize) -> Option<Bytes> {
+        let ready = self.gzip.get_mut();
+        if ready.is_empty() || ready.len() < min {
+            return None;
+        }
+        self.taken += ready.len() as u64;
+        Some(Bytes::from(std::mem::replace(
+            ready,
+            Vec::with_capacity(16 * 1024),
+        )))
+    }
+
+    /// Ends the gzip stream; returns the bytes not yet taken and the compressed length
+    /// of the whole body.
+    pub fn finish(self) -> Result<(Bytes, u64), EncodeError> {
+        let rest = self.gzip.finish()?;
+        let total = self.taken + rest.len() as u64;
+        Ok((Bytes::from(rest), total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+    use crate::Agent;
+
+    #[test]
+    fn a_body_is_gzip_ndjson_with_metadata_first() {
+        let metadata = Agent::disabled().metadata();
+        let mut encoder = IntakeEncoder::new(&metadata).unwrap();
+        let event = Event::Metricset(Box::new(crate::testing::samples::maximal_metricset()));
+        encoder.push(&event).unwrap();
+        encoder.push(&event).unwrap();
+        assert_eq!(encoder.events(), 2);
+        let mut wire = encoder
+            .take_output(0)
+            .map(|b| b.to_vec())
+            .unwrap_or_default();
+        let (rest, total) = encoder.finish().unwrap();
+        wire.extend_from_slice(&rest);
+        assert_eq!(wire.len() as u64, total);
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&wire[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with(r#"{"metadata":"#));
+        assert!(lines[1].starts_with(r#"{"metricset":"#));
+    }
+}

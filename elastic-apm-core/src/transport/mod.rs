@@ -1,0 +1,152 @@
+//! Delivery to APM Server (`transport.md`): a bounded queue on the request path, and a
+//! background thread that streams gzip-compressed NDJSON to `/intake/v2/events`.
+//!
+//! The reporter thread runs its own single-threaded tokio runtime, so the transport
+//! works the same under a multi-threaded runtime, a current-thread runtime (where a
+//! task of ours would compete with the application's), or none at all, and compression
+//! never takes a worker thread from the application. Handing an event over is one
+//! `try_send` on a bounded channel: no lock, no allocation, and when the queue is full
+//! the event is dropped and counted, never waited for.
+
+mod body;
+mod central_config;
+mod client;
+mod cloud;
+mod encoder;
+mod server_info;
+mod worker;
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use self::encoder::{EncodeError, IntakeEncoder, MAX_EVENT_SIZE};
+use crate::error::TransportError;
+use crate::live::Shared;
+use crate::model::Event;
+use crate::report::{Flush, Health, HealthCounters, Reporter};
+
+/// The reporter that sends events to APM Server; the agent's default.
+pub(crate) struct Transport {
+    events: mpsc::Sender<Event>,
+    commands: mpsc::UnboundedSender<Command>,
+    health: Arc<HealthCounters>,
+    stopped: AtomicBool,
+}
+
+/// A request to the worker, answered through `reply` by whichever comes first: the
+/// worker finishing, or the deadline.
+pub(crate) struct Command {
+    kind: CommandKind,
+    deadline: Instant,
+    reply: Reply,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CommandKind {
+    Flush,
+    Shutdown,
+}
+
+/// Answered once, by the worker or by the deadline timer.
+#[derive(Clone)]
+pub(crate) struct Reply(Arc<Mutex<Option<oneshot::Sender<bool>>>>);
+
+impl Reply {
+    fn new() -> (Self, oneshot::Receiver<bool>) {
+        let (tx, rx) = oneshot::channel();
+        (Reply(Arc::new(Mutex::new(Some(tx)))), rx)
+    }
+
+    pub(crate) fn answer(&self, delivered: bool) {
+        let sender = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(sender) = sender {
+            let _ = sender.send(delivered);
+        }
+    }
+}
+
+impl Transport {
+    /// Starts the reporter thread.
+    pub(crate) fn start(shared: Arc<Shared>) -> Result<Self, TransportError> {
+        let config = shared.live.local();
+        let client = client::HttpClient::new(config)?;
+        let (events_tx, events_rx) = mpsc::channel(config.max_queue_size);
+        let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+        let health = Arc::new(HealthCounters::default());
+        let worker = worker::Worker::new(client, shared, health.clone(), events_rx, commands_rx)?;
+        std::thread::Builder::new()
+            .name("elastic-apm-reporter".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(worker.run()),
+                    Err(err) => {
+                        crate::logging::error!(
+                            "the APM reporter could not start its runtime: {err}"
+                        )
+                    }
+                }
+            })
+            .map_err(|e| TransportError::Start(e.to_string()))?;
+        Ok(Transport {
+            events: events_tx,
+            commands: commands_tx,
+            health,
+            stopped: AtomicBool::new(false),
+        })
+    }
+
+    fn command(&self, kind: CommandKind, timeout: Duration) -> Flush {
+        let (reply, answer) = Reply::new();
+        let command = Command {
+            kind,
+            deadline: Instant::now() + timeout,
+            reply,
+        };
+        if self.commands.send(command).is_err() {
+            // The worker is gone: nothing more can be delivered.
+            return Box::pin(std::future::ready(false));
+        }
+        Box::pin(async move { answer.await.unwrap_or(false) })
+    }
+}
+
+impl Reporter for Transport {
+    fn report(&self, event: Event) {
+        HealthCounters::add(&self.health.events_total, 1);
+        if self.stopped.load(Ordering::Relaxed) || self.events.try_send(event).is_err() {
+            HealthCounters::add(&self.health.dropped_queue_full, 1);
+        }
+    }
+
+    fn health(&self) -> Health {
+        self.health.read()
+    }
+
+    fn flush(&self, timeout: Duration) -> Flush {
+        self.command(CommandKind::Flush, timeout)
+    }
+
+    fn shutdown(&self, timeout: Duration) -> Flush {
+        self.stopped.store(true, Ordering::Relaxed);
+        self.command(CommandKind::Shutdown, timeout)
+    }
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("health", &self.health.read())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,454 @@
+//! The reporter thread's loop: events in, one streaming intake request at a time out.
+
+use std::collections::HashSet;
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use http::{Method, Uri};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::body::RequestBody;
+use super::client::{Answer, HttpClient};
+use super::encoder::{EncodeError, IntakeEncoder};
+use super::{Command, CommandKind};
+use crate::error::TransportError;
+use crate::live::Shared;
+use crate::logging;
+use crate::model::Event;
+use crate::report::HealthCounters;
+
+/// Compressed bytes gathered before a chunk goes to the socket: fewer, larger writes.
+const CHUNK_MIN: usize = 16 * 1024;
+/// How long, at most, the last events of a dropped agent are given to reach the server.
+const DROP_FLUSH: Duration = Duration::from_secs(5);
+
+pub(super) struct Worker {
+    client: HttpClient,
+    shared: Arc<Shared>,
+    health: Arc<HealthCounters>,
+    events: mpsc::Receiver<Event>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    intake: Uri,
+    request: Option<InFlight>,
+    reconnects: u32,
+    retry_at: Option<Instant>,
+    logged: HashSet<String>,
+}
+
+struct InFlight {
+    encoder: IntakeEncoder,
+    chunks: mpsc::Sender<Bytes>,
+    answer: JoinHandle<Result<Answer, TransportError>>,
+    close_at: Instant,
+}
+
+impl Worker {
+    pub(super) fn new(
+        client: HttpClient,
+        shared: Arc<Shared>,
+        health: Arc<HealthCounters>,
+        events: mpsc::Receiver<Event>,
+        commands: mpsc::UnboundedReceiver<Command>,
+    ) -> Result<Self, TransportError> {
+        let intake = client.uri("/intake/v2/events")?;
+        Ok(Worker {
+            client,
+            shared,
+            health,
+            events,
+            commands,
+            intake,
+            request: None,
+            reconnects: 0,
+            retry_at: None,
+            logged: HashSet::new(),
+        })
+    }
+
+    pub(super) async fn run(mut self) {
+        tokio::spawn(super::server_info::poll(
+            self.client.clone(),
+            self.shared.clone(),
+        ));
+        if self.shared.live.local().central_config {
+            tokio::spawn(super::central_config::poll(
+                self.client.clone(),
+                self.shared.clone(),
+            ));
+        }
+        // Intake requests wait for cloud metadata (metadata.md); events queue meanwhile.
+        super::cloud::discover(&self.shared).await;
+
+        loop {
+            let close_at = self.request.as_ref().map(|r| r.close_at);
+            let retry_at = self.retry_at;
+            tokio::select! {
+                biased;
+                Some(command) = self.commands.recv() => {
+                    let stop = command.kind == CommandKind::Shutdown;
+                    let delivered = tokio::time::timeout_at(
+                        command.deadline.into(),
+                        self.deliver_queued(),
+                    )
+                    .await;
+                    if delivered.is_err() {
+                        // Out of time: whatever is in flight is lost.
+                        self.abandon_request(TransportError::Timeout(Duration::ZERO));
+                    }
+                    command.reply.answer(delivered.unwrap_or(false));
+                    if stop {
+                        self.events.close();
+                        return;
+                    }
+                }
+                answer = poll_fn(|cx| match self.request.as_mut() {
+                    Some(request) => Pin::new(&mut request.answer).poll(cx),
+                    None => std::task::Poll::Pending,
+                }), if self.request.is_some() => {
+                    // The server answered (or the connection broke) before the body ended.
+                    if let Some(request) = self.request.take() {
+                        self.settle(request.encoder.events(), request.encoder.compressed_len(), flatten(answer));
+                    }
+                }
+                _ = sleep_until(close_at), if close_at.is_some() => {
+                    self.close_request().await;
+                }
+                _ = sleep_until(retry_at), if retry_at.is_some() => {
+                    self.retry_at = None;
+                }
+                event = self.events.recv(), if retry_at.is_none() => match event {
+                    Some(event) => self.write(event).await,
+                    None => {
+                        // Every handle to the agent is gone: send what is left, briefly.
+                        let _ = tokio::time::timeout(DROP_FLUSH, self.close_request()).await;
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Sends everything queued now, ignoring any back-off (flush and shutdown).
+    async fn deliver_queued(&mut self) -> bool {
+        let failures = self
+            .health
+            .failed_requests
+            .load(std::sync::atomic::Ordering::Relaxed);
+        while let Ok(event) = self.events.try_recv() {
+            self.write(event).await;
+        }
+        self.close_request().await;
+        failures
+            == self
+                .health
+                .failed_requests
+                .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn write(&mut self, mut event: Event) {
+        HealthCounters::add(&self.health.dequeued, 1);
+        event.prepare();
+        if self.request.is_none() {
+            self.open_request();
+        }
+        let Some(request) = self.request.as_mut() else {
+            HealthCounters::add(&self.health.dropped_error, 1);
+            return;
+        };
+        match request.encoder.push(&event) {
+            Ok(()) => {}
+            Err(EncodeError::TooLarge(size)) => {
+                HealthCounters::add(&self.health.dropped_too_large, 1);
+                self.log_once(
+                    "too large",
+                    format_args!(
+                        "dropping a {} event of {size} bytes: larger than APM Server accepts",
+                        event.kind()
+                    ),
+                );
+            }
+            Err(err) => {
+                HealthCounters::add(&self.health.dropped_error, 1);
+                self.log_once("encode", format_args!("dropping an event: {err}"));
+            }
+        }
+        let request = self.request.as_mut();
+        if let Some(chunk) = request.and_then(|r| r.encoder.take_output(CHUNK_MIN)) {
+            self.send_chunk(chunk).await;
+        }
+        let api_request_size = self.shared.live.local().api_request_size;
+        if self
+            .request
+            .as_ref()
+            .is_some_and(|r| r.encoder.compressed_len() >= api_request_size)
+        {
+            self.close_request().await;
+        }
+    }
+
+    fn open_request(&mut self) {
+        let metadata = self.shared.metadata();
+        let encoder = match IntakeEncoder::new(&metadata) {
+            Ok(encoder) => encoder,
+            Err(err) => {
+                self.log_once("metadata", format_args!("cannot encode metadata: {err}"));
+                return;
+            }
+        };
+        let (chunks, body) = mpsc::channel(4);
+        let request = self
+            .client
+            .request(Method::POST, self.intake.clone())
+            .header(CONTENT_TYPE, "application/x-ndjson")
+            .header(CONTENT_ENCODING, "gzip")
+            .body(RequestBody::streaming(body));
+        let request = match request {
+            Ok(request) => request,
+            Err(err) => {
+                self.log_once(
+                    "request",
+                    format_args!("cannot build the intake request: {err}"),
+                );
+                return;
+            }
+        };
+        let config = self.shared.live.local();
+        // The body streams for up to api_request_time; the answer may take server_timeout.
+        let limit = config.api_request_time + config.server_timeout;
+        let client = self.client.clone();
+        HealthCounters::add(&self.health.requests, 1);
+        self.request = Some(InFlight {
+            encoder,
+            chunks,
+            answer: tokio::spawn(async move { client.send(request, limit).await }),
+            close_at: Instant::now() + config.api_request_time,
+        });
+    }
+
+    async fn send_chunk(&mut self, chunk: Bytes) {
+        let timeout = self.shared.live.local().server_timeout;
+        let Some(request) = self.request.as_mut() else {
+            return;
+        };
+        match tokio::time::timeout(timeout, request.chunks.send(chunk)).await {
+            Ok(Ok(())) => {}
+            // The body was dropped: hyper gave up on the request, and its answer says why.
+            Ok(Err(_)) => self.await_answer().await,
+            Err(_) => self.abandon_request(TransportError::Timeout(timeout)),
+        }
+    }
+
+    /// Ends the body and waits for the server's answer.
+    async fn close_request(&mut self) {
+        let timeout = self.shared.live.local().server_timeout;
+        let Some(InFlight {
+            encoder,
+            chunks,
+            mut answer,
+            ..
+        }) = self.request.take()
+        else {
+            return;
+        };
+        let events = encoder.events();
+        let (rest, compressed) = match encoder.finish() {
+            Ok(finished) => finished,
+            Err(err) => {
+                answer.abort();
+                let err = TransportError::Connection(format!("cannot finish the body: {err}"));
+                self.settle(events, 0, Err(err));
+                return;
+            }
+        };
+        // A send error means hyper stopped reading; the answer tells why.
+        if !rest.is_empty()
+            && tokio::time::timeout(timeout, chunks.send(rest))
+                .await
+                .is_err()
+        {
+            answer.abort();
+            self.settle(events, compressed, Err(TransportError::Timeout(timeout)));
+            return;
+        }
+        drop(chunks);
+        let result = match tokio::time::timeout(timeout, &mut answer).await {
+            Ok(joined) => flatten(joined),
+            Err(_) => {
+                answer.abort();
+                Err(TransportError::Timeout(timeout))
+            }
+        };
+        self.settle(events, compressed, result);
+    }
+
+    /// The body channel closed early: collect the answer that explains it.
+    async fn await_answer(&mut self) {
+        let timeout = self.shared.live.local().server_timeout;
+        let Some(mut request) = self.request.take() else {
+            return;
+        };
+        let result = match tokio::time::timeout(timeout, &mut request.answer).await {
+            Ok(joined) => flatten(joined),
+            Err(_) => {
+                request.answer.abort();
+                Err(TransportError::Timeout(timeout))
+            }
+        };
+        self.settle(
+            request.encoder.events(),
+            request.encoder.compressed_len(),
+            result,
+        );
+    }
+
+    fn abandon_request(&mut self, why: TransportError) {
+        if let Some(request) = self.request.take() {
+            request.answer.abort();
+            self.settle(
+                request.encoder.events(),
+                request.encoder.compressed_len(),
+                Err(why),
+            );
+        }
+    }
+
+    /// Counts the outcome of a finished request and schedules the back-off after a failure.
+    fn settle(&mut self, events: u64, compressed: u64, result: Result<Answer, TransportError>) {
+        let health = self.health.clone();
+        HealthCounters::add(&health.bytes_sent, compressed);
+        match result {
+            Ok(answer) if answer.status.is_success() => {
+                HealthCounters::add(&health.events_sent, events);
+                self.reconnects = 0;
+                return;
+            }
+            Ok(answer) => {
+                let rejection = Rejection::parse(&answer.body);
+                let accepted = rejection.accepted.unwrap_or(0).min(events);
+                HealthCounters::add(&health.events_sent, accepted);
+                HealthCounters::add(&health.dropped_error, events - accepted);
+                self.log_once(
+                    &format!("HTTP {}", answer.status.as_u16()),
+                    format_args!(
+                        "APM Server answered {}; {} event(s) dropped{}",
+                        answer.status,
+                        events - accepted,
+                        rejection.messages
+                    ),
+                );
+            }
+            Err(err) => {
+                HealthCounters::add(&health.dropped_error, events);
+                let kind = match &err {
+                    TransportError::Timeout(_) => "timeout",
+                    _ => "connection",
+                };
+                self.log_once(
+                    kind,
+                    format_args!("intake request failed, {events} event(s) dropped: {err}"),
+                );
+            }
+        }
+        HealthCounters::add(&health.failed_requests, 1);
+        let delay = backoff(self.reconnects);
+        self.reconnects = self.reconnects.saturating_add(1);
+        self.retry_at = (!delay.is_zero()).then(|| Instant::now() + delay);
+    }
+
+    /// Logs a failure at warning level the first time its kind is seen, then at debug.
+    fn log_once(&mut self, kind: &str, message: std::fmt::Arguments<'_>) {
+        if self.logged.insert(kind.to_owned()) {
+            logging::warning!("{message} (logged once; later ones at debug level)");
+        } else {
+            logging::debug!("{message}");
+        }
+    }
+}
+
+/// The spec's grace period: `min(reconnects, 6)² s ± 10 %`.
+pub(super) fn backoff(reconnects: u32) -> Duration {
+    let base = f64::from(reconnects.min(6).pow(2));
+    let jitter = 1.0 + (fastrand::f64() * 0.2 - 0.1);
+    Duration::from_secs_f64(base * jitter)
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn flatten(
+    joined: Result<Result<Answer, TransportError>, tokio::task::JoinError>,
+) -> Result<Answer, TransportError> {
+    joined.unwrap_or_else(|e| Err(TransportError::Connection(e.to_string())))
+}
+
+/// What APM Server says about a rejected request: `{"accepted": n, "errors": [...]}`.
+#[derive(Default)]
+struct Rejection {
+    accepted: Option<u64>,
+    /// `: message; message` for the log line, short.
+    messages: String,
+}
+
+impl Rejection {
+    fn parse(body: &[u8]) -> Self {
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return Rejection::default();
+        };
+        let mut messages = String::new();
+        let errors = value.get("errors").and_then(|e| e.as_array());
+        for error in errors.into_iter().flatten().take(5) {
+            let message = error
+                .get("message")
+                .and_then(|m| m.as_str())
+                .or_else(|| error.as_str());
+            if let Some(message) = message {
+                messages.push_str(if messages.is_empty() { ": " } else { "; " });
+                messages.push_str(&crate::model::limits::truncate(message, 300));
+            }
+        }
+        if messages.is_empty()
+            && let Some(error) = value.get("error").and_then(|e| e.as_str())
+        {
+            messages = format!(": {}", crate::model::limits::truncate(error, 300));
+        }
+        Rejection {
+            accepted: value.get("accepted").and_then(|a| a.as_u64()),
+            messages,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_follows_the_spec() {
+        assert_eq!(backoff(0), Duration::ZERO);
+        for (n, secs) in [(1, 1.0), (2, 4.0), (3, 9.0), (6, 36.0), (60, 36.0)] {
+            let d = backoff(n).as_secs_f64();
+            assert!(d >= secs * 0.9 && d <= secs * 1.1, "{n}: {d}");
+        }
+    }
+
+    #[test]
+    fn rejections_are_summarised() {
+        let r = Rejection::parse(
+            br#"{"accepted": 3, "errors": [{"message": "bad span", "document": "{}"}]}"#,
+        );
+        assert_eq!(r.accepted, Some(3));
+        assert_eq!(r.messages, ": bad span");
+        let r = Rejection::parse(br#"{"error": "unauthorized"}"#);
+        assert_eq!(r.messages, ": unauthorized");
+        assert_eq!(Rejection::parse(b"<html>").accepted, None);
+    }
+}
