@@ -42,6 +42,7 @@
 
 pub mod config;
 pub mod context;
+mod discovery;
 mod error;
 mod ids;
 pub mod model;
@@ -53,6 +54,13 @@ pub mod testing;
 pub mod trace_context;
 mod tracer;
 pub mod wildcard;
+
+/// Internals exposed for this crate's integration tests only; not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::discovery::cloud::azure_from_env;
+    pub use crate::discovery::container::{ContainerInfo, parse as parse_container};
+}
 
 use std::borrow::Cow;
 use std::future::Future;
