@@ -58,6 +58,13 @@ mod tracer;
 pub mod transport;
 pub mod wildcard;
 
+/// Internals exposed for this crate's integration tests only; not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::discovery::cloud::azure_from_env;
+    pub use crate::discovery::container::{ContainerInfo, parse as parse_container};
+}
+
 use std::borrow::Cow;
 use std::future::Future;
 

@@ -423,9 +423,14 @@ pub mod samples {
             });
         }
         metadata.cloud = Some(Cloud {
-            provider: "aws".into(),
             region: Some("eu-west-1".into()),
             availability_zone: Some("eu-west-1a".into()),
+            account: CloudIdName::new(Some("123456789012".into()), Some("shop".into())),
+            instance: CloudIdName::new(Some("i-0abc".into()), Some("web-1".into())),
+            machine: Some(CloudMachine::new("t3.medium")),
+            project: CloudIdName::new(Some("proj".into()), Some("payments".into())),
+            service: Some(CloudService::new("ec2")),
+            ..Cloud::new("aws")
         });
         metadata
     }

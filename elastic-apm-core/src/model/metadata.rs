@@ -193,6 +193,13 @@ pub struct Container {
     pub id: String,
 }
 
+impl Container {
+    /// A container with the given id.
+    pub fn new(id: impl Into<String>) -> Self {
+        Container { id: id.into() }
+    }
+}
+
 /// `metadata.system.kubernetes`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[non_exhaustive]
@@ -218,6 +225,13 @@ pub struct KubernetesName {
     /// Name.
     #[serde(serialize_with = "keyword")]
     pub name: String,
+}
+
+impl KubernetesName {
+    /// An object with the given name.
+    pub fn new(name: impl Into<String>) -> Self {
+        KubernetesName { name: name.into() }
+    }
 }
 
 /// `metadata.system.kubernetes.pod`.
@@ -257,4 +271,103 @@ pub struct Cloud {
         serialize_with = "opt_keyword"
     )]
     pub availability_zone: Option<String>,
+    /// The account (AWS account, Azure subscription).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<CloudIdName>,
+    /// The VM or instance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<CloudIdName>,
+    /// The machine type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine: Option<CloudMachine>,
+    /// The project (GCP project, Azure resource group).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<CloudIdName>,
+    /// The cloud service (`functions` for Azure Functions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<CloudService>,
+}
+
+impl Cloud {
+    /// Metadata for `provider` with every optional field unset.
+    pub fn new(provider: impl Into<String>) -> Self {
+        Cloud {
+            provider: provider.into(),
+            region: None,
+            availability_zone: None,
+            account: None,
+            instance: None,
+            machine: None,
+            project: None,
+            service: None,
+        }
+    }
+}
+
+/// `metadata.cloud.account`, `.instance` and `.project`: an id and a name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct CloudIdName {
+    /// Id.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_keyword"
+    )]
+    pub id: Option<String>,
+    /// Name.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_keyword"
+    )]
+    pub name: Option<String>,
+}
+
+impl CloudIdName {
+    /// An id and a name; `None` when both are unset, so that empty objects are not sent.
+    pub fn new(id: Option<String>, name: Option<String>) -> Option<Self> {
+        (id.is_some() || name.is_some()).then_some(CloudIdName { id, name })
+    }
+}
+
+/// `metadata.cloud.machine`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct CloudMachine {
+    /// Machine type, as `t2.medium`.
+    #[serde(
+        rename = "type",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_keyword"
+    )]
+    pub machine_type: Option<String>,
+}
+
+impl CloudMachine {
+    /// A machine of the given type.
+    pub fn new(machine_type: impl Into<String>) -> Self {
+        CloudMachine {
+            machine_type: Some(machine_type.into()),
+        }
+    }
+}
+
+/// `metadata.cloud.service`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct CloudService {
+    /// Service name, as `functions`.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_keyword"
+    )]
+    pub name: Option<String>,
+}
+
+impl CloudService {
+    /// A service with the given name.
+    pub fn new(name: impl Into<String>) -> Self {
+        CloudService {
+            name: Some(name.into()),
+        }
+    }
 }

@@ -28,8 +28,9 @@ pub(crate) use self::error::PendingStack;
 pub use self::error::{Error, ErrorTransaction, Exception, Log};
 pub use self::labels::{Headers, LabelValue, Labels};
 pub use self::metadata::{
-    AgentInfo, Cloud, Container, Kubernetes, KubernetesName, KubernetesPod, Metadata, NameVersion,
-    Process, Runtime, Service, ServiceNode, System,
+    AgentInfo, Cloud, CloudIdName, CloudMachine, CloudService, Container, Kubernetes,
+    KubernetesName, KubernetesPod, Metadata, NameVersion, Process, Runtime, Service, ServiceNode,
+    System,
 };
 pub use self::metricset::{MetricSet, MetricSpan, MetricTransaction, Sample};
 pub use self::span::{

@@ -1,8 +1,9 @@
 //! Builds the `metadata` object from the configuration and the machine.
 
 use crate::config::Config;
+use crate::discovery::{container, hostname};
 use crate::model::{
-    AgentInfo, Metadata, NameVersion, Process, Runtime, Service, ServiceNode, System,
+    AgentInfo, Container, Metadata, NameVersion, Process, Runtime, Service, ServiceNode, System,
 };
 
 /// The agent name sent to APM Server.
@@ -22,12 +23,17 @@ pub(super) fn build(config: &Config) -> Metadata {
         // Command lines often carry secrets; not sent.
         argv: Vec::new(),
     };
+    let hostname = hostname::detect();
+    let container = container::discover();
     let system = System {
         architecture: Some(std::env::consts::ARCH.to_owned()),
         platform: Some(std::env::consts::OS.to_owned()),
-        detected_hostname: detected_hostname(),
+        kubernetes: container::kubernetes(&container, hostname.as_deref(), |name| {
+            std::env::var(name).ok()
+        }),
+        container: container.container_id.map(Container::new),
+        detected_hostname: hostname,
         configured_hostname: config.hostname.clone(),
-        ..System::default()
     };
     Metadata {
         service: Service {
@@ -66,17 +72,4 @@ fn parent_pid() -> Option<u32> {
 #[cfg(not(unix))]
 fn parent_pid() -> Option<u32> {
     None
-}
-
-fn detected_hostname() -> Option<String> {
-    let from_file = |path: &str| {
-        std::fs::read_to_string(path)
-            .ok()
-            .map(|s| s.trim().to_owned())
-    };
-    from_file("/proc/sys/kernel/hostname")
-        .or_else(|| from_file("/etc/hostname"))
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .filter(|h| !h.is_empty())
 }

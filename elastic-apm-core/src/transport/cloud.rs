@@ -13,6 +13,7 @@ use hyper_util::rt::TokioExecutor;
 
 use super::body::RequestBody;
 use crate::config::CloudProvider;
+use crate::discovery::cloud;
 use crate::live::Shared;
 use crate::logging;
 use crate::model::Cloud;
@@ -30,7 +31,7 @@ pub(super) async fn discover(shared: &Shared) {
     let env = |name: &str| std::env::var(name).ok();
     // App Service and Functions have no metadata endpoint; their environment says it all.
     if matches!(provider, CloudProvider::Auto | CloudProvider::Azure)
-        && let Some(cloud) = crate::discovery::cloud::azure_app_service(env)
+        && let Some(cloud) = cloud::azure_from_env(env)
     {
         shared.set_cloud(cloud);
         return;
@@ -68,19 +69,19 @@ async fn aws(client: &PlainClient) -> Option<Cloud> {
         let token = get(
             client,
             Method::PUT,
-            crate::discovery::cloud::AWS_TOKEN_URL,
-            &[("x-aws-ec2-metadata-token-ttl-seconds", "300")],
+            cloud::AWS_TOKEN_URL,
+            &[cloud::AWS_TOKEN_TTL_HEADER],
         )
         .await?;
         let token = std::str::from_utf8(&token).ok()?.trim().to_owned();
-        let document = get_with(
+        let document = get(
             client,
-            crate::discovery::cloud::AWS_IDENTITY_URL,
-            "x-aws-ec2-metadata-token",
-            &token,
+            Method::GET,
+            cloud::AWS_IDENTITY_URL,
+            &[(cloud::AWS_TOKEN_HEADER, &token)],
         )
         .await?;
-        crate::discovery::cloud::parse_aws(std::str::from_utf8(&document).ok()?)
+        cloud::parse_aws(std::str::from_utf8(&document).ok()?)
     })
     .await
     .ok()?
@@ -91,11 +92,11 @@ async fn gcp(client: &PlainClient) -> Option<Cloud> {
         let body = get(
             client,
             Method::GET,
-            crate::discovery::cloud::GCP_METADATA_URL,
-            &[("metadata-flavor", "Google")],
+            cloud::GCP_METADATA_URL,
+            &[cloud::GCP_HEADER],
         )
         .await?;
-        crate::discovery::cloud::parse_gcp(std::str::from_utf8(&body).ok()?)
+        cloud::parse_gcp(std::str::from_utf8(&body).ok()?)
     })
     .await
     .ok()?
@@ -106,22 +107,14 @@ async fn azure(client: &PlainClient) -> Option<Cloud> {
         let body = get(
             client,
             Method::GET,
-            crate::discovery::cloud::AZURE_METADATA_URL,
-            &[("metadata", "true")],
+            cloud::AZURE_METADATA_URL,
+            &[cloud::AZURE_HEADER],
         )
         .await?;
-        crate::discovery::cloud::parse_azure(std::str::from_utf8(&body).ok()?)
+        cloud::parse_azure(std::str::from_utf8(&body).ok()?)
     })
     .await
     .ok()?
-}
-
-async fn get_with(client: &PlainClient, url: &str, name: &str, value: &str) -> Option<Bytes> {
-    let request = Request::get(url)
-        .header(name, value)
-        .body(RequestBody::empty())
-        .ok()?;
-    read(client, request).await
 }
 
 async fn get(

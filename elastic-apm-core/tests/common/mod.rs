@@ -37,3 +37,12 @@ pub fn read_json(relative: &str) -> Option<serde_json::Value> {
         .join("\n");
     Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display())))
 }
+
+/// Reads a spec text file (a Gherkin `.feature`, say).
+pub fn read_text(relative: &str) -> Option<String> {
+    let path = spec_dir()?.join(relative);
+    Some(
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
+    )
+}
