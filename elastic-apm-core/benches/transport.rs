@@ -26,7 +26,10 @@ fn typical_request() -> (Vec<Event>, elastic_apm_core::model::Metadata) {
         request.http_version = Some("1.1".into());
         let mut headers = Headers::new();
         headers.append("host", "shop.example.com");
-        headers.append("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0");
+        headers.append(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
+        );
         headers.append("accept", "application/json");
         request.headers = Some(headers);
         c.request = Some(request);
@@ -47,7 +50,9 @@ fn typical_request() -> (Vec<Event>, elastic_apm_core::model::Metadata) {
             let mut db = Db::default();
             db.kind = Some("sql".into());
             db.instance = Some("shop".into());
-            db.statement = Some(format!("SELECT id, name, price FROM products WHERE id = $1 -- {i}"));
+            db.statement = Some(format!(
+                "SELECT id, name, price FROM products WHERE id = $1 -- {i}"
+            ));
             c.db = Some(db);
         });
         span.end();

@@ -442,3 +442,25 @@ async fn disable_send_never_contacts_the_server() {
     assert!(agent.flush(Duration::from_secs(1)).await);
     assert_eq!(receiver.connections(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_keeps_its_deadline_when_the_server_stops_reading() {
+    let receiver = IntakeReceiver::start().await;
+    receiver.set_fault(Fault::Hang);
+    // Default server_timeout (30 s): only the flush deadline can end the wait. A small
+    // api_request_size makes the reporter wait for an answer while taking events.
+    let agent = agent(&receiver.url(), |b| {
+        b.max_queue_size(100_000).api_request_size(16 * 1024)
+    });
+    for _ in 0..3_000 {
+        record(&agent, 5);
+    }
+    let started = Instant::now();
+    let delivered = agent.flush(Duration::from_millis(500)).await;
+    let waited = started.elapsed();
+    assert!(!delivered);
+    assert!(
+        waited < Duration::from_secs(3),
+        "flush(500ms) took {waited:?}"
+    );
+}

@@ -81,6 +81,10 @@ impl Worker {
                 self.shared.clone(),
             ));
         }
+        self.commands = answer_by_deadline(std::mem::replace(
+            &mut self.commands,
+            mpsc::unbounded_channel().1,
+        ));
         // Intake requests wait for cloud metadata (metadata.md); events queue meanwhile.
         super::cloud::discover(&self.shared).await;
 
@@ -103,6 +107,11 @@ impl Worker {
                     command.reply.answer(delivered.unwrap_or(false));
                     if stop {
                         self.events.close();
+                        // Accepted by the queue after the drain above: lost, but counted.
+                        while self.events.try_recv().is_ok() {
+                            HealthCounters::add(&self.health.dequeued, 1);
+                            HealthCounters::add(&self.health.dropped_error, 1);
+                        }
                         return;
                     }
                 }
@@ -368,6 +377,28 @@ impl Worker {
             logging::debug!("{message}");
         }
     }
+}
+
+/// Passes commands on, and answers each with `false` at its deadline should the loop
+/// be held up (say, by a server that stopped reading) until then.
+fn answer_by_deadline(
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) -> mpsc::UnboundedReceiver<Command> {
+    let (forward, forwarded) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(command) = commands.recv().await {
+            let reply = command.reply.clone();
+            let deadline = command.deadline;
+            tokio::spawn(async move {
+                tokio::time::sleep_until(deadline.into()).await;
+                reply.answer(false);
+            });
+            if forward.send(command).is_err() {
+                return;
+            }
+        }
+    });
+    forwarded
 }
 
 /// The spec's grace period: `min(reconnects, 6)² s ± 10 %`.
