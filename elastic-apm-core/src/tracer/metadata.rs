@@ -20,8 +20,10 @@ pub(super) fn build(config: &Config) -> Metadata {
         title: std::env::current_exe()
             .ok()
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())),
-        // Command lines often carry secrets; not sent.
-        argv: Vec::new(),
+        argv: sanitized_argv(
+            std::env::args_os().map(|a| a.to_string_lossy().into_owned()),
+            &crate::sanitize::Sanitizer::new(config.sanitize_field_names.clone()),
+        ),
     };
     let hostname = hostname::detect();
     let container = container::discover();
@@ -64,6 +66,41 @@ pub(super) fn build(config: &Config) -> Metadata {
     }
 }
 
+/// Arguments kept, at most; each is cut to the keyword length.
+const MAX_ARGS: usize = 64;
+
+/// The command line, with the values of options named like secrets redacted:
+/// `--password=x`, `token=x` and `--api-key x` (a flag and the argument after it).
+fn sanitized_argv(
+    args: impl Iterator<Item = String>,
+    sanitizer: &crate::sanitize::Sanitizer,
+) -> Vec<String> {
+    let is_secret = |name: &str| {
+        let name = name.trim_start_matches('-');
+        !name.is_empty() && sanitizer.is_sensitive(name)
+    };
+    let mut redact_next = false;
+    args.take(MAX_ARGS)
+        .map(|arg| {
+            if std::mem::take(&mut redact_next) {
+                return crate::sanitize::REDACTED.to_owned();
+            }
+            let arg = crate::model::limits::truncate(&arg, crate::model::limits::KEYWORD_MAX_CHARS)
+                .into_owned();
+            match arg.split_once('=') {
+                Some((name, _)) if is_secret(name) => {
+                    format!("{name}={}", crate::sanitize::REDACTED)
+                }
+                Some(_) => arg,
+                None => {
+                    redact_next = arg.starts_with('-') && is_secret(&arg);
+                    arg
+                }
+            }
+        })
+        .collect()
+}
+
 #[cfg(unix)]
 fn parent_pid() -> Option<u32> {
     Some(std::os::unix::process::parent_id())
@@ -72,4 +109,40 @@ fn parent_pid() -> Option<u32> {
 #[cfg(not(unix))]
 fn parent_pid() -> Option<u32> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_on_the_command_line_are_redacted() {
+        let sanitizer = crate::sanitize::Sanitizer::new(Config::default().sanitize_field_names);
+        let args = [
+            "shop",
+            "--port=80",
+            "--password=hunter2",
+            "--api-key",
+            "k3y",
+            "token=t",
+            "-v",
+        ];
+        let argv = sanitized_argv(args.iter().map(|s| s.to_string()), &sanitizer);
+        assert_eq!(
+            argv,
+            [
+                "shop",
+                "--port=80",
+                "--password=[REDACTED]",
+                "--api-key",
+                "[REDACTED]",
+                "token=[REDACTED]",
+                "-v"
+            ]
+        );
+        assert_eq!(
+            sanitized_argv((0..1000).map(|i| i.to_string()), &sanitizer).len(),
+            MAX_ARGS
+        );
+    }
 }
