@@ -2,16 +2,19 @@
 //!
 //! Run with `cargo run -p examples --bin demo`. It records a few simulated requests
 //! (a distributed trace continued from a caller, nested and concurrent spans, a
-//! captured error, an unsampled request) into an in-memory recorder and prints what
-//! the agent would send to APM Server as a waterfall per trace, then the raw intake
-//! NDJSON of the first event of each kind.
+//! captured error, an unsampled request) into an in-memory recorder and prints them as
+//! a waterfall per trace, then the raw intake NDJSON of the first event of each kind.
+//! Then it runs the same requests through the real transport: to the APM Server named
+//! by `ELASTIC_APM_SERVER_URL` when set, otherwise to the test intake receiver started
+//! in-process on loopback, and reports what arrived.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use elastic_apm_core::model::{Event, MetadataEvent};
 use elastic_apm_core::testing::{Recorder, recording_agent};
-use elastic_apm_core::{ApmFutureExt, Outcome, in_span};
+use elastic_apm_core::{Agent, ApmFutureExt, Outcome, in_span};
+use intake_receiver::IntakeReceiver;
 
 #[derive(Debug)]
 struct OutOfStock {
@@ -33,7 +36,14 @@ async fn work(ms: u64) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let (agent, recorder) = recording_agent(|b| b.service_name("shop-demo").environment("demo"));
+    simulate_requests(&agent).await;
+    print_waterfall(&recorder);
+    print_intake_preview(&agent, &recorder);
+    send_for_real().await;
+}
 
+/// Three requests: a continued distributed trace, a failure, an unsampled request.
+async fn simulate_requests(agent: &Agent) {
     // 1. A request that continues a caller's trace, with nested and concurrent spans.
     let tx = agent
         .transaction("GET /products/{id}", "request")
@@ -83,8 +93,9 @@ async fn main() {
         .start();
     tx.start_span("never recorded", "app").end();
     tx.end();
+}
 
-    print_waterfall(&recorder);
+fn print_intake_preview(agent: &Agent, recorder: &Recorder) {
     println!(
         "\nIntake v2 NDJSON (metadata, then the first event of each kind, cut at {PREVIEW} characters):"
     );
@@ -108,9 +119,56 @@ async fn main() {
             );
         }
     }
+}
+
+/// The same requests through the transport: gzip NDJSON over HTTP, as in production.
+async fn send_for_real() {
+    let configured = std::env::var("ELASTIC_APM_SERVER_URL").ok();
+    let receiver = match configured {
+        Some(_) => None,
+        None => Some(IntakeReceiver::start().await),
+    };
+    let mut builder = Agent::builder()
+        .service_name("shop-demo")
+        .environment("demo")
+        .cloud_provider(elastic_apm_core::CloudProvider::None);
+    if let Some(receiver) = &receiver {
+        builder = builder.server_url(receiver.url()).central_config(false);
+    }
+    let agent = builder.build();
+    simulate_requests(&agent).await;
+    let delivered = agent.shutdown(Duration::from_secs(10)).await;
+    let health = agent.health();
+    let server = &agent.config().server_url;
     println!(
-        "\nNo APM Server was needed. Point ELASTIC_APM_SERVER_URL at one once the transport lands (issue 3)."
+        "\nSent to {server}: {} events in {} request(s), {} bytes gzip, {} dropped; delivered: {delivered}",
+        health.events_sent,
+        health.requests,
+        health.bytes_sent,
+        health.dropped()
     );
+    match receiver {
+        Some(receiver) => {
+            let kinds = receiver.accepted_events();
+            let count = |kind: &str| kinds.iter().filter(|(k, _)| k == kind).count();
+            println!(
+                "The in-process intake receiver got {} transactions, {} spans, {} errors; schema violations: {}{}",
+                count("transaction"),
+                count("span"),
+                count("error"),
+                receiver.violations().len(),
+                if receiver.validates() {
+                    ""
+                } else {
+                    " (schemas not found, not validated)"
+                }
+            );
+            println!(
+                "No APM Server was needed. Set ELASTIC_APM_SERVER_URL (and ELASTIC_APM_SECRET_TOKEN or ELASTIC_APM_API_KEY) to send to yours."
+            );
+        }
+        None => println!("Look for service \"shop-demo\" in Kibana's APM app."),
+    }
 }
 
 const PREVIEW: usize = 400;
