@@ -5,6 +5,7 @@
 //! The end-to-end tests themselves live in `tests/tests/`.
 #![deny(missing_docs)]
 
+pub mod gherkin;
 mod receiver;
 pub mod spec;
 

@@ -23,6 +23,34 @@ pub fn spec_dir() -> Option<PathBuf> {
     None
 }
 
+/// Reads a spec JSON file (`json-specs/...`), allowing the `//` comment lines some carry.
+/// `None` when the spec is missing (outside CI).
+///
+/// # Panics
+/// When the file is unreadable or not JSON.
+pub fn read_json(relative: &str) -> Option<Value> {
+    let text = read_text(relative)?;
+    let text: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {relative}: {e}")))
+}
+
+/// Reads a spec text file (a Gherkin `.feature`, say); `None` when the spec is missing
+/// (outside CI).
+///
+/// # Panics
+/// When the file is unreadable.
+pub fn read_text(relative: &str) -> Option<String> {
+    let path = spec_dir()?.join(relative);
+    Some(
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
+    )
+}
+
 /// Validators for the five intake event kinds.
 pub struct Schemas {
     validators: Vec<(&'static str, jsonschema::Validator)>,

@@ -113,11 +113,22 @@ impl HttpClient {
 fn agent_headers(config: &Config) -> HeaderMap {
     let mut headers = HeaderMap::new();
     let mut user_agent = format!("apm-agent-rust/{}", crate::tracer::AGENT_VERSION);
+    // Parentheses, backslashes and the like would break the comment's syntax.
+    let escape = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | ';' | '+') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let name = escape(&config.service_name);
     match &config.service_version {
-        Some(version) => {
-            user_agent.push_str(&format!(" ({} {version})", config.service_name));
-        }
-        None => user_agent.push_str(&format!(" ({})", config.service_name)),
+        Some(version) => user_agent.push_str(&format!(" ({name} {})", escape(version))),
+        None => user_agent.push_str(&format!(" ({name})")),
     }
     if let Ok(value) = HeaderValue::from_str(&user_agent) {
         headers.insert(USER_AGENT, value);
