@@ -249,7 +249,7 @@ impl Config {
             value: if SECRET_OPTIONS.contains(&option) {
                 REDACTED.to_owned()
             } else {
-                value.to_owned()
+                crate::error::redact_userinfo(value).into_owned()
             },
             expected,
         };
@@ -277,6 +277,12 @@ impl Config {
             "server_url" => {
                 if !(value.starts_with("http://") || value.starts_with("https://")) {
                     return Err(invalid("server_url", "an http:// or https:// URL"));
+                }
+                if crate::error::redact_userinfo(value) != value {
+                    return Err(invalid(
+                        "server_url",
+                        "a URL without user:password@ (use secret_token or api_key)",
+                    ));
                 }
                 self.server_url = value.trim_end_matches('/').to_owned();
             }

@@ -44,6 +44,10 @@ impl Shared {
         if let Some(cloud) = self.cloud.get() {
             metadata.cloud = Some(cloud.clone());
         }
+        // metadata.md: SHOULD be sent, MUST NOT be to 8.7.0 (an APM Server bug there).
+        if self.live.server_version() != Some(ServerVersion::new(8, 7, 0)) {
+            metadata.service.agent.activation_method = Some("unknown".to_owned());
+        }
         metadata
     }
 

@@ -13,7 +13,8 @@ pub struct Health {
     pub queue_len: u64,
     /// Events APM Server accepted.
     pub events_sent: u64,
-    /// Events dropped because the queue was full (`agent.events.dropped`, `reason=queue`).
+    /// Events dropped because the queue was full, or reported after
+    /// [`shutdown`](crate::Agent::shutdown) (`agent.events.dropped`, `reason=queue`).
     pub dropped_queue_full: u64,
     /// Events dropped after leaving the queue: the request failed or the server rejected
     /// them (`reason=error`; an upper bound when a request failed mid-stream).

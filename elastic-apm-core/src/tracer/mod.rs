@@ -237,8 +237,11 @@ impl AgentBuilder {
         enabled: bool => |c, v| c.enabled = v;
         /// `recording`: false records nothing but keeps trace propagation.
         recording: bool => |c, v| c.recording = v;
-        /// `server_url`.
-        server_url: impl Into<String> => |c, v| c.server_url = v.into();
+        /// `server_url` (an `http://` or `https://` URL without credentials; anything else
+        /// is logged and ignored).
+        server_url: impl AsRef<str> => |c, v| if let Err(err) = c.apply("server_url", v.as_ref()) {
+            crate::logging::warning!("{err}");
+        };
         /// `secret_token`.
         secret_token: impl Into<String> => |c, v| c.secret_token = Some(crate::config::Secret::new(v));
         /// `api_key`.

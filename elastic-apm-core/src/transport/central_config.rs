@@ -27,8 +27,20 @@ pub(super) async fn poll(client: HttpClient, shared: Arc<Shared>) {
         }
     };
     let mut etag = None;
+    let mut unreachable = 0u32;
     loop {
-        let wait = fetch_once(&client, &shared, &uri, &mut etag).await;
+        let wait = match fetch_once(&client, &shared, &uri, &mut etag).await {
+            Some(wait) => {
+                unreachable = 0;
+                wait
+            }
+            // Not reached at all: try again soon (5 s, 10 s, ... up to 5 min), so a server
+            // that is down at start-up does not delay central configuration for long.
+            None => {
+                unreachable = unreachable.saturating_add(1);
+                (MIN_INTERVAL * 2u32.saturating_pow(unreachable - 1).min(60)).min(DEFAULT_INTERVAL)
+            }
+        };
         tokio::time::sleep(wait).await;
     }
 }
@@ -46,26 +58,27 @@ fn config_uri(client: &HttpClient, shared: &Shared) -> Result<Uri, crate::error:
     client.uri(&path)
 }
 
-/// One poll; returns how long to wait before the next.
+/// One poll; returns how long to wait before the next, or `None` when the server was
+/// not reached.
 async fn fetch_once(
     client: &HttpClient,
     shared: &Shared,
     uri: &Uri,
     etag: &mut Option<HeaderValue>,
-) -> Duration {
+) -> Option<Duration> {
     let mut request = client.request(Method::GET, uri.clone());
     if let Some(etag) = etag.as_ref() {
         request = request.header(IF_NONE_MATCH, etag.clone());
     }
     let Ok(request) = request.body(RequestBody::empty()) else {
-        return DEFAULT_INTERVAL;
+        return Some(DEFAULT_INTERVAL);
     };
     let timeout = shared.live.local().server_timeout;
     let answer = match client.send(request, timeout).await {
         Ok(answer) => answer,
         Err(err) => {
             logging::debug!("central configuration unavailable: {err}");
-            return DEFAULT_INTERVAL;
+            return None;
         }
     };
     match answer.status {
@@ -83,7 +96,7 @@ async fn fetch_once(
         // 403/404: central configuration is off or unsupported there; nothing to do.
         status => logging::debug!("central configuration not available: {status}"),
     }
-    next_poll(&answer.headers)
+    Some(next_poll(&answer.headers))
 }
 
 fn apply(shared: &Shared, options: &BTreeMap<String, String>) {

@@ -110,7 +110,8 @@ impl Transport {
         let (reply, answer) = Reply::new();
         let command = Command {
             kind,
-            deadline: Instant::now() + timeout,
+            // Duration::MAX means "no deadline": thirty years will do (tokio's far future).
+            deadline: Instant::now() + timeout.min(Duration::from_secs(30 * 365 * 24 * 3600)),
             reply,
         };
         if self.commands.send(command).is_err() {
