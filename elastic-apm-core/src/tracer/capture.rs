@@ -46,6 +46,7 @@ pub struct ErrorBuilder<'a> {
     type_name: Option<&'static str>,
     parent: Option<Segment>,
     handled: Option<bool>,
+    stack: Option<Arc<Backtrace>>,
 }
 
 impl fmt::Debug for ErrorBuilder<'_> {
@@ -68,7 +69,21 @@ impl<'a> ErrorBuilder<'a> {
             type_name,
             parent: None,
             handled: None,
+            stack: None,
         }
+    }
+
+    /// The exception type to report, instead of the Rust type's name (`panic`, say).
+    pub fn kind(mut self, type_name: &'static str) -> Self {
+        self.type_name = Some(type_name);
+        self
+    }
+
+    /// Where the error happened, when that is not here: a panic hook's backtrace, say.
+    /// Only its raw frames should be captured; they are symbolised in the background.
+    pub fn stack_trace(mut self, backtrace: Arc<Backtrace>) -> Self {
+        self.stack = Some(backtrace);
+        self
     }
 
     /// The transaction or span the error happened in (`None`: outside any).
@@ -91,6 +106,7 @@ impl<'a> ErrorBuilder<'a> {
             type_name,
             parent,
             handled,
+            stack,
         } = self;
         if !agent.is_recording() {
             return None;
@@ -113,7 +129,7 @@ impl<'a> ErrorBuilder<'a> {
         }
         // Only the raw frames now; symbolising waits for the reporter (Event::prepare).
         let pending_stack = (config.stack_trace_limit > 0).then(|| PendingStack {
-            backtrace: Arc::new(Backtrace::force_capture()),
+            backtrace: stack.unwrap_or_else(|| Arc::new(Backtrace::force_capture())),
             limit: config.stack_trace_limit,
         });
         let (kind, module) = match type_name {

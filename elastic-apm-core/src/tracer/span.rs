@@ -29,6 +29,9 @@ pub(crate) struct SpanData {
     action: Option<Cow<'static, str>>,
     sync: Option<bool>,
     outcome: Option<Outcome>,
+    /// What an integration determined (an HTTP status, say); the application's own
+    /// `set_outcome` wins over it.
+    instrumentation_outcome: Option<Outcome>,
     context: SpanContext,
     links: Vec<Link>,
     pub(crate) error_captured: bool,
@@ -50,7 +53,10 @@ impl SpanInner {
             return;
         }
         let mut data = self.lock();
-        let outcome = Outcome::or_inferred(data.outcome, data.error_captured);
+        let outcome = Outcome::or_inferred(
+            data.outcome.or(data.instrumentation_outcome),
+            data.error_captured,
+        );
         let mut context = std::mem::take(&mut data.context);
         if let Some(statement) = context.db.as_mut().and_then(|db| db.statement.as_mut()) {
             truncate_in_place(statement, tx.agent.config().long_field_max_length);
@@ -185,6 +191,7 @@ impl SpanBuilder {
                 action,
                 sync: None,
                 outcome: None,
+                instrumentation_outcome: None,
                 context: SpanContext::default(),
                 links,
                 error_captured: false,
@@ -288,6 +295,13 @@ impl Span {
     /// captured for the span, else success).
     pub fn set_outcome(&self, outcome: Outcome) {
         self.with_data(|d| d.outcome = Some(outcome));
+    }
+
+    /// For integrations: the outcome their protocol says (an HTTP status, say). It
+    /// takes precedence over inference from captured errors, but not over the
+    /// application's own [`set_outcome`](Self::set_outcome).
+    pub fn set_instrumentation_outcome(&self, outcome: Outcome) {
+        self.with_data(|d| d.instrumentation_outcome = Some(outcome));
     }
 
     /// Marks the span as asynchronous (`sync: false`) or blocking.

@@ -42,6 +42,9 @@ pub(crate) struct TxData {
     pub(crate) kind: Cow<'static, str>,
     result: Option<String>,
     outcome: Option<Outcome>,
+    /// What an integration determined (an HTTP status, say); the application's own
+    /// `set_outcome` wins over it.
+    instrumentation_outcome: Option<Outcome>,
     pub(crate) context: Context,
     links: Vec<Link>,
     pub(crate) error_captured: bool,
@@ -96,7 +99,10 @@ impl TxInner {
             return;
         }
         let mut data = self.lock();
-        let outcome = Outcome::or_inferred(data.outcome, data.error_captured);
+        let outcome = Outcome::or_inferred(
+            data.outcome.or(data.instrumentation_outcome),
+            data.error_captured,
+        );
         let context = std::mem::take(&mut data.context);
         let tx = model::Transaction {
             id: self.id,
@@ -280,6 +286,7 @@ impl<'a> TransactionBuilder<'a> {
                 },
                 result: None,
                 outcome: None,
+                instrumentation_outcome: None,
                 context: Context::default(),
                 links,
                 error_captured: false,
@@ -367,6 +374,13 @@ impl Transaction {
     /// it, a transaction is a failure if an error was captured for it, else a success.
     pub fn set_outcome(&self, outcome: Outcome) {
         self.with_data(|d| d.outcome = Some(outcome));
+    }
+
+    /// For integrations: the outcome their protocol says (an HTTP status, say). It
+    /// takes precedence over inference from captured errors, but not over the
+    /// application's own [`set_outcome`](Self::set_outcome).
+    pub fn set_instrumentation_outcome(&self, outcome: Outcome) {
+        self.with_data(|d| d.instrumentation_outcome = Some(outcome));
     }
 
     /// Sets a label (an indexed, searchable key-value pair).

@@ -1,0 +1,163 @@
+//! One request's transaction from start to end: whichever of the response future and
+//! the response body holds it last ends it, also when dropped early.
+
+use elastic_apm_core::{Agent, CaptureBody, Outcome, Segment, Transaction};
+use http::{HeaderMap, StatusCode};
+
+use crate::body::CaptureHandle;
+use crate::{classify, context};
+
+/// How a captured request body is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    /// `application/x-www-form-urlencoded`: sanitised like a query string.
+    Form,
+    /// JSON, XML, text: reported as it is.
+    Text,
+}
+
+pub(crate) struct TxGuard {
+    agent: Agent,
+    tx: Transaction,
+    capture: Option<(CaptureHandle, BodyKind)>,
+    capture_body: CaptureBody,
+    /// The request had a body that capture_body kept out: reported as `[REDACTED]`.
+    body_withheld: bool,
+    responded: bool,
+}
+
+impl TxGuard {
+    pub(crate) fn new(
+        agent: Agent,
+        tx: Transaction,
+        capture: Option<(CaptureHandle, BodyKind)>,
+        capture_body: CaptureBody,
+        body_withheld: bool,
+    ) -> Self {
+        TxGuard {
+            agent,
+            tx,
+            capture,
+            capture_body,
+            body_withheld,
+            responded: false,
+        }
+    }
+
+    pub(crate) fn segment(&self) -> Option<Segment> {
+        self.tx.segment()
+    }
+
+    pub(crate) fn respond(&mut self, status: StatusCode, headers: &HeaderMap) {
+        self.responded = true;
+        self.tx.set_result(classify::result(status));
+        self.tx
+            .set_instrumentation_outcome(classify::outcome(status));
+        if self.tx.is_sampled() {
+            let response = context::response(status, headers, &self.agent.config());
+            self.tx.with_context(|c| c.response = Some(response));
+        }
+    }
+
+    /// The inner service failed without a response.
+    pub(crate) fn failed(&mut self) {
+        self.responded = true;
+        self.tx.set_instrumentation_outcome(Outcome::Failure);
+    }
+
+    /// Reports an error the handler hands over (a panic, a [`ReportedError`]), with the
+    /// request body when `capture_body` is `errors` or `all`.
+    ///
+    /// [`ReportedError`]: crate::ReportedError
+    pub(crate) fn capture_error(
+        &mut self,
+        error: &(dyn std::error::Error + 'static),
+        configure: impl FnOnce(elastic_apm_core::ErrorBuilder<'_>) -> elastic_apm_core::ErrorBuilder<'_>,
+    ) {
+        let for_errors = matches!(self.capture_body, CaptureBody::Errors | CaptureBody::All);
+        let body = if for_errors {
+            self.captured_body()
+        } else {
+            None
+        };
+        let had_body = body.is_some();
+        if let Some(body) = body {
+            self.tx.with_context(|c| {
+                if let Some(request) = c.request.as_mut() {
+                    request.body = Some(body);
+                }
+            });
+        }
+        let builder = self.agent.error(error).parent(self.tx.segment());
+        configure(builder).capture();
+        if had_body && self.capture_body == CaptureBody::Errors {
+            // Errors only: the transaction does not keep it.
+            self.tx.with_context(|c| {
+                if let Some(request) = c.request.as_mut() {
+                    request.body = None;
+                }
+            });
+        }
+    }
+
+    pub(crate) fn body_finished(&mut self, sent: bool) {
+        self.tx.with_context(|c| {
+            if let Some(response) = c.response.as_mut() {
+                response.finished = Some(sent);
+            }
+        });
+    }
+
+    pub(crate) fn body_failed(&mut self) {
+        self.body_finished(false);
+    }
+
+    fn captured_body(&self) -> Option<serde_json::Value> {
+        let (handle, kind) = self.capture.as_ref()?;
+        let captured = handle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if captured.bytes.is_empty() {
+            return None;
+        }
+        let text = String::from_utf8_lossy(&captured.bytes);
+        let text = match kind {
+            BodyKind::Form => self.agent.config().sanitizer().sanitize_form(&text),
+            BodyKind::Text => text.into_owned(),
+        };
+        Some(serde_json::Value::String(text))
+    }
+}
+
+impl Drop for TxGuard {
+    fn drop(&mut self) {
+        if !self.responded {
+            // Cancelled (the client went away) before the handler answered.
+            self.tx.set_instrumentation_outcome(Outcome::Unknown);
+        }
+        if !self.tx.is_sampled() {
+            return;
+        }
+        let to_transaction = matches!(
+            self.capture_body,
+            CaptureBody::Transactions | CaptureBody::All
+        );
+        let body = if to_transaction {
+            self.captured_body()
+        } else if self.body_withheld {
+            Some(serde_json::Value::String(
+                elastic_apm_core::sanitize::REDACTED.to_owned(),
+            ))
+        } else {
+            None
+        };
+        if let Some(body) = body {
+            self.tx.with_context(|c| {
+                if let Some(request) = c.request.as_mut() {
+                    request.body = Some(body);
+                }
+            });
+        }
+        // The transaction ends as its handle drops, right after this.
+    }
+}

@@ -1,0 +1,197 @@
+//! `ApmService`: starts the transaction and hands the request on.
+
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use elastic_apm_core::{CaptureBody, Segment};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING, USER_AGENT};
+use http::{HeaderMap, Request, Response};
+use tower_service::Service;
+
+use crate::body::{ApmRequestBody, CaptureHandle, Captured};
+use crate::context::{self, RequestView};
+use crate::future::ResponseFuture;
+use crate::guard::{BodyKind, TxGuard};
+use crate::layer::ApmLayer;
+use crate::naming::RouteInfo;
+use crate::panic;
+
+/// The service [`ApmLayer`] wraps around an HTTP service.
+#[derive(Clone, Debug)]
+pub struct ApmService<S> {
+    inner: S,
+    layer: ApmLayer,
+}
+
+struct Started {
+    guard: TxGuard,
+    segment: Option<Segment>,
+    capture: Option<(CaptureHandle, usize)>,
+}
+
+impl<S> ApmService<S> {
+    pub(crate) fn new(inner: S, layer: ApmLayer) -> Self {
+        ApmService { inner, layer }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Starts the request's transaction, unless the agent is off or the request ignored.
+    fn start(&self, parts: &http::request::Parts, body_is_empty: bool) -> Option<Started> {
+        let agent = &self.layer.agent;
+        if !agent.is_recording() {
+            return None;
+        }
+        let config = agent.config();
+        if config.transaction_ignore_urls.matches_any(parts.uri.path()) {
+            return None;
+        }
+        let user_agent = parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+        if user_agent.is_some_and(|ua| config.transaction_ignore_user_agents.matches_any(ua)) {
+            return None;
+        }
+        let info = RouteInfo {
+            method: &parts.method,
+            uri: &parts.uri,
+            route: matched_path(&parts.extensions),
+        };
+        let name = self.layer.settings.naming.name(&info);
+        let tx = agent
+            .transaction(name, "request")
+            .parent_from_headers(
+                parts
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_bytes())),
+            )
+            .start();
+        let (mut capture, mut withheld) = (None, false);
+        if tx.is_sampled() {
+            let view = RequestView {
+                method: &parts.method,
+                uri: &parts.uri,
+                version: parts.version,
+                headers: &parts.headers,
+                remote_addr: remote_addr(&parts.extensions),
+            };
+            let request = context::request(&view, &config);
+            tx.with_context(|c| c.request = Some(request));
+            if !body_is_empty || has_body(&parts.headers) {
+                let kind = body_kind(&parts.headers);
+                withheld = !matches!(
+                    config.capture_body,
+                    CaptureBody::Transactions | CaptureBody::All
+                ) || kind.is_none();
+                if config.capture_body != CaptureBody::Off {
+                    capture = kind.map(|kind| (Arc::new(Mutex::new(Captured::default())), kind));
+                }
+            }
+        }
+        let limit = config.long_field_max_length;
+        let guard = TxGuard::new(
+            agent.clone(),
+            tx,
+            capture.clone(),
+            config.capture_body,
+            withheld,
+        );
+        Some(Started {
+            segment: guard.segment(),
+            guard,
+            capture: capture.map(|(handle, _)| (handle, limit)),
+        })
+    }
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for ApmService<S>
+where
+    S: Service<Request<ApmRequestBody<ReqB>>, Response = Response<ResB>>,
+    ReqB: http_body::Body,
+    ResB: http_body::Body,
+{
+    type Response = Response<crate::ApmResponseBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqB>) -> Self::Future {
+        let (parts, body) = request.into_parts();
+        let (guard, segment, capture) = match self.start(&parts, body.is_end_stream()) {
+            Some(Started {
+                guard,
+                segment,
+                capture,
+            }) => (Some(guard), segment, capture),
+            None => (None, None, None),
+        };
+        let request = Request::from_parts(parts, ApmRequestBody::new(body, capture));
+        let catch_panic = self.layer.settings.catch_panic && guard.is_some();
+        let inner = &mut self.inner;
+        let future = {
+            let _enter = segment.as_ref().map(Segment::enter);
+            if catch_panic {
+                panic::catch(|| inner.call(request))
+            } else {
+                Ok(inner.call(request))
+            }
+        };
+        ResponseFuture::new(future, guard, segment, catch_panic)
+    }
+}
+
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(TRANSFER_ENCODING)
+        || headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
+}
+
+/// Bodies worth reading as text; others (binary uploads) are never captured.
+fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
+    let content_type = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    let mime = content_type.split(';').next()?.trim().to_ascii_lowercase();
+    if mime == "application/x-www-form-urlencoded" {
+        Some(BodyKind::Form)
+    } else if mime.starts_with("text/")
+        || mime == "application/json"
+        || mime == "application/xml"
+        || mime.ends_with("+json")
+        || mime.ends_with("+xml")
+    {
+        Some(BodyKind::Text)
+    } else {
+        None
+    }
+}
+
+#[cfg(feature = "axum")]
+fn matched_path(extensions: &http::Extensions) -> Option<&str> {
+    extensions
+        .get::<axum::extract::MatchedPath>()
+        .map(axum::extract::MatchedPath::as_str)
+}
+
+#[cfg(not(feature = "axum"))]
+fn matched_path(_: &http::Extensions) -> Option<&str> {
+    None
+}
+
+#[cfg(feature = "axum")]
+fn remote_addr(extensions: &http::Extensions) -> Option<std::net::SocketAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0)
+}
+
+#[cfg(not(feature = "axum"))]
+fn remote_addr(_: &http::Extensions) -> Option<std::net::SocketAddr> {
+    None
+}
