@@ -83,12 +83,16 @@ struct State {
     central: Option<(Value, u64)>,
     polls: Vec<ConfigPoll>,
     connections: usize,
+    /// Counting mode: events per kind, nothing kept.
+    counts: std::collections::BTreeMap<String, u64>,
 }
 
 struct Shared {
     state: Mutex<State>,
     changed: Notify,
     schemas: Option<Schemas>,
+    /// False in counting mode: requests are decoded and counted, not kept or validated.
+    keep: bool,
 }
 
 impl Shared {
@@ -148,6 +152,24 @@ impl IntakeReceiver {
     /// # Panics
     /// When the address cannot be bound, or the spec's schemas do not load.
     pub async fn start_on(addr: SocketAddr) -> Self {
+        Self::start_with(addr, true).await
+    }
+
+    /// Starts a sink that only counts events per kind (see [`counts`](Self::counts)):
+    /// no schema validation and nothing kept, for load tests.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub async fn start_counting() -> Self {
+        Self::start_with(([127, 0, 0, 1], 0).into(), false).await
+    }
+
+    /// Events received per kind, in counting mode.
+    pub fn counts(&self) -> std::collections::BTreeMap<String, u64> {
+        self.shared.lock().counts.clone()
+    }
+
+    async fn start_with(addr: SocketAddr, keep: bool) -> Self {
         let listener = TcpListener::bind(addr)
             .await
             .unwrap_or_else(|e| panic!("binding {addr}: {e}"));
@@ -158,7 +180,8 @@ impl IntakeReceiver {
                 ..State::default()
             }),
             changed: Notify::new(),
-            schemas: Schemas::load(),
+            schemas: if keep { Schemas::load() } else { None },
+            keep,
         });
         let accept = {
             let shared = shared.clone();
@@ -322,6 +345,20 @@ async fn intake(shared: Arc<Shared>, request: Request<Incoming>) -> Answer {
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    if !shared.keep {
+        let text = decode(encoding, &wire).unwrap_or_default();
+        shared.update(|s| {
+            for line in text.lines() {
+                // `{"transaction":{...` → transaction
+                let kind = line
+                    .get(2..)
+                    .and_then(|l| l.split('"').next())
+                    .unwrap_or("?");
+                *s.counts.entry(kind.to_owned()).or_default() += 1;
+            }
+        });
+        return Ok(empty(StatusCode::ACCEPTED));
+    }
     let mut problems = Vec::new();
     let lines = match decode(encoding, &wire) {
         Ok(text) => text
