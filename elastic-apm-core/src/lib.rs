@@ -118,8 +118,3 @@ where
 {
     current_segment().and_then(|s| s.capture_error(error))
 }
-
-/// The README's examples, compiled and run as doc tests so they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

@@ -10,3 +10,8 @@ mod receiver;
 pub mod spec;
 
 pub use receiver::{ConfigPoll, Fault, IntakeReceiver, IntakeRequest};
+
+/// The README's examples, compiled and run as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
