@@ -216,3 +216,108 @@ fn azure_app_service_metadata() {
 fn azure_functions_metadata() {
     azure_feature("azure_functions_metadata.feature");
 }
+
+#[test]
+fn service_resource_inference() {
+    use elastic_apm_core::model::{Db, Message, Queue, ServiceContext, ServiceTarget, SpanHttp};
+    let Some(cases) = spec::read_json("json-specs/service_resource_inference.json") else {
+        return;
+    };
+    let cases = cases.as_array().expect("an array of cases");
+    let (agent, recorder) = elastic_apm_core::testing::recording_agent(|b| b);
+    let mut failures = Vec::new();
+    for case in cases {
+        let span_spec = &case["span"];
+        let str_of = |v: &Value| v.as_str().map(str::to_owned);
+        let tx = agent.start_transaction("t", "request");
+        let mut builder = tx
+            .segment()
+            .unwrap()
+            .span("s", span_spec["type"].as_str().unwrap().to_owned());
+        if let Some(subtype) = str_of(&span_spec["subtype"]) {
+            builder = builder.subtype(subtype);
+        }
+        if span_spec["exit"] == "true" {
+            builder = builder.exit();
+        }
+        let span = builder.start();
+        let context = &span_spec["context"];
+        span.with_context(|c| {
+            if let Some(db) = context.get("db") {
+                let mut d = Db::default();
+                d.instance = str_of(&db["instance"]);
+                d.kind = str_of(&db["type"]);
+                c.db = Some(d);
+            }
+            if let Some(http) = context.get("http") {
+                let mut h = SpanHttp::default();
+                h.url = str_of(&http["url"]);
+                c.http = Some(h);
+            }
+            if let Some(message) = context.get("message") {
+                let mut m = Message::default();
+                m.body = str_of(&message["body"]);
+                m.queue = str_of(&message["queue"]["name"]).map(|name| {
+                    let mut q = Queue::default();
+                    q.name = name;
+                    q
+                });
+                c.message = Some(m);
+            }
+            if let Some(target) = context.get("service").and_then(|s| s.get("target")) {
+                let mut t = ServiceTarget::default();
+                t.kind = str_of(&target["type"]);
+                t.name = str_of(&target["name"]);
+                let mut service = ServiceContext::default();
+                service.target = Some(t);
+                c.service = Some(service);
+            }
+        });
+        span.end();
+        tx.end();
+        let recorded = recorder.spans().pop().expect("the span");
+        recorder.clear();
+        let json = serde_json::to_value(&recorded.context).unwrap();
+        let resource = &json["destination"]["service"]["resource"];
+        let target = &json["service"]["target"];
+        let expected_resource = &case["expected_resource"];
+        let expected_target = &case["expected_service_target"];
+        if resource != expected_resource || target != expected_target {
+            failures.push(format!(
+                "{}: resource {resource}, target {target}; expected {expected_resource}, {expected_target}",
+                case["failure_message"]
+            ));
+        }
+    }
+    println!(
+        "service_resource_inference.json: {}/{} cases passed",
+        cases.len() - failures.len(),
+        cases.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "failing cases:\n{}",
+        failures.join("\n")
+    );
+    assert!(cases.len() >= 10);
+}
+
+#[test]
+fn span_types_include_external_http() {
+    let Some(types) = spec::read_json("json-specs/span_types.json") else {
+        return;
+    };
+    // The types and subtypes the integrations of this workspace emit.
+    for (kind, subtype) in [
+        ("external", "http"),
+        ("db", "postgresql"),
+        ("db", "mysql"),
+        ("db", "sqlite"),
+    ] {
+        assert!(
+            types[kind]["subtypes"].get(subtype).is_some(),
+            "span_types.json has no {kind}/{subtype}"
+        );
+    }
+    println!("span_types.json: 4/4 cases passed");
+}

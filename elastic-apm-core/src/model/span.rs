@@ -209,6 +209,17 @@ pub struct DestinationService {
     pub kind: Option<String>,
 }
 
+impl DestinationService {
+    /// The destination resource, e.g. `postgresql/shop` or `api.example.com:443`.
+    pub fn new(resource: impl Into<String>) -> Self {
+        DestinationService {
+            resource: resource.into(),
+            name: None,
+            kind: None,
+        }
+    }
+}
+
 /// `span.composite`: what a compressed span stands for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]

@@ -3,6 +3,7 @@
 mod capture;
 mod metadata;
 mod segment;
+mod service_target;
 mod span;
 mod transaction;
 

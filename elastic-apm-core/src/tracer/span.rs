@@ -58,6 +58,7 @@ impl SpanInner {
             data.error_captured,
         );
         let mut context = std::mem::take(&mut data.context);
+        super::service_target::infer(&mut context, &data.kind, data.subtype.as_deref(), self.exit);
         if let Some(statement) = context.db.as_mut().and_then(|db| db.statement.as_mut()) {
             truncate_in_place(statement, tx.agent.config().long_field_max_length);
         }
