@@ -17,7 +17,6 @@ use crate::guard::TxGuard;
 #[derive(Debug, Default)]
 pub(crate) struct Captured {
     pub(crate) bytes: Vec<u8>,
-    pub(crate) truncated: bool,
 }
 
 pub(crate) type CaptureHandle = Arc<Mutex<Captured>>;
@@ -81,9 +80,6 @@ fn copy_prefix(captured: &CaptureHandle, chunk: &[u8], limit: usize) -> bool {
     let room = limit.saturating_sub(captured.bytes.len());
     let take = room.min(chunk.len());
     captured.bytes.extend_from_slice(&chunk[..take]);
-    if take < chunk.len() {
-        captured.truncated = true;
-    }
     captured.bytes.len() >= limit
 }
 
@@ -118,8 +114,15 @@ impl<B> std::fmt::Debug for ApmResponseBody<B> {
 }
 
 impl<B: Body> ApmResponseBody<B> {
-    pub(crate) fn new(inner: Option<B>, guard: Option<TxGuard>, segment: Option<Segment>) -> Self {
-        let empty = inner.as_ref().is_none_or(Body::is_end_stream);
+    /// `bodiless`: an answer that has no body on the wire whatever this one holds
+    /// (to HEAD, or 204 / 304), which servers drop unread.
+    pub(crate) fn new(
+        inner: Option<B>,
+        guard: Option<TxGuard>,
+        segment: Option<Segment>,
+        bodiless: bool,
+    ) -> Self {
+        let empty = bodiless || inner.as_ref().is_none_or(Body::is_end_stream);
         ApmResponseBody {
             inner,
             guard,
@@ -138,8 +141,13 @@ impl<B: Body> Body for ApmResponseBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let this = self.project();
-        // Streaming bodies run application code: keep the transaction current.
-        let _enter = this.segment.as_ref().map(Segment::enter);
+        // Streaming bodies run application code: keep the transaction current (until
+        // it has ended).
+        let _enter = this
+            .guard
+            .as_ref()
+            .and(this.segment.as_ref())
+            .map(Segment::enter);
         let Some(inner) = this.inner.as_pin_mut() else {
             if let Some(mut guard) = this.guard.take() {
                 guard.body_finished(true);

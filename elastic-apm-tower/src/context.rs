@@ -42,41 +42,50 @@ pub(crate) fn request(view: &RequestView<'_>, config: &ConfigSnapshot) -> Reques
 pub(crate) fn response(
     status: StatusCode,
     headers: &HeaderMap,
-    config: &ConfigSnapshot,
+    sanitizer: Option<&Sanitizer>,
 ) -> Response {
     let mut response = Response::default();
     response.status_code = Some(status.as_u16());
     response.headers_sent = Some(true);
-    if config.capture_headers {
-        response.headers = Some(self::headers(headers, config.sanitizer(), false));
-    }
+    // Headers only when capture_headers (which is what a sanitizer here means).
+    response.headers = sanitizer.map(|sanitizer| self::headers(headers, sanitizer, false));
     response
 }
 
 fn url(view: &RequestView<'_>, sanitizer: &Sanitizer) -> Url {
     let mut url = Url::default();
+    // An absolute-form URI's authority may carry user:password@: never recorded.
     let host = view
         .uri
         .authority()
-        .map(|a| a.as_str())
+        .map(|a| {
+            a.as_str()
+                .rsplit_once('@')
+                .map_or(a.as_str(), |(_, host)| host)
+        })
         .or_else(|| view.headers.get(HOST).and_then(|h| h.to_str().ok()))
         .unwrap_or("");
-    let (hostname, port) = split_host(host);
+    let host = truncate(host, KEYWORD_MAX_CHARS);
+    let (hostname, port) = split_host(&host);
     let scheme = view.uri.scheme_str().unwrap_or("http");
-    let path = view.uri.path();
+    let path = truncate(view.uri.path(), KEYWORD_MAX_CHARS);
     let search = view.uri.query().map(|q| sanitizer.sanitize_form(q));
     let mut full = format!("{scheme}://{host}{path}");
     if let Some(search) = &search {
         full.push('?');
         full.push_str(search);
     }
-    url.protocol = Some(format!("{scheme}:"));
+    url.protocol = Some(match scheme {
+        "http" => "http:".to_owned(),
+        "https" => "https:".to_owned(),
+        other => format!("{other}:"),
+    });
     url.hostname = (!hostname.is_empty()).then(|| hostname.to_owned());
     url.port = port;
-    url.pathname = Some(path.to_owned());
+    url.pathname = Some(path.clone().into_owned());
     url.raw = Some(match &search {
         Some(search) => format!("{path}?{search}"),
-        None => path.to_owned(),
+        None => path.into_owned(),
     });
     url.search = search;
     url.full = Some(full);

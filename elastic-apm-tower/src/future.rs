@@ -24,6 +24,8 @@ pin_project! {
         catch_panic: bool,
         // The inner service's `call` itself panicked.
         call_panic: Option<Panic>,
+        // A HEAD request: the answer goes out without its body.
+        head: bool,
     }
 }
 
@@ -41,6 +43,7 @@ impl<F> ResponseFuture<F> {
         guard: Option<TxGuard>,
         segment: Option<Segment>,
         catch_panic: bool,
+        head: bool,
     ) -> Self {
         let (inner, call_panic) = match inner {
             Ok(inner) => (Some(inner), None),
@@ -52,6 +55,7 @@ impl<F> ResponseFuture<F> {
             segment,
             catch_panic,
             call_panic,
+            head,
         }
     }
 }
@@ -84,12 +88,14 @@ where
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(result)) => result,
             Err(panic) => {
-                this.inner.set(None);
-                return Poll::Ready(Ok(answer_panic(this.guard.take(), panic)));
+                let guard = this.guard.take();
+                // Dropping a future that panicked may panic again: not our answer's problem.
+                let _ = panic::catch(|| this.inner.set(None));
+                return Poll::Ready(Ok(answer_panic(guard, panic)));
             }
         };
-        this.inner.set(None);
         let mut guard = this.guard.take();
+        this.inner.set(None);
         match result {
             Ok(mut response) => {
                 if let Some(guard) = guard.as_mut() {
@@ -100,9 +106,13 @@ where
                     }
                 }
                 let segment = this.segment.take();
-                Poll::Ready(Ok(
-                    response.map(|body| ApmResponseBody::new(Some(body), guard, segment))
-                ))
+                let status = response.status();
+                let bodiless = *this.head
+                    || status == http::StatusCode::NO_CONTENT
+                    || status == http::StatusCode::NOT_MODIFIED;
+                Poll::Ready(Ok(response.map(|body| {
+                    ApmResponseBody::new(Some(body), guard, segment, bodiless)
+                })))
             }
             Err(error) => {
                 if let Some(guard) = guard.as_mut() {
@@ -119,20 +129,20 @@ fn answer_panic<B: http_body::Body>(
     guard: Option<TxGuard>,
     panic: Panic,
 ) -> Response<ApmResponseBody<B>> {
-    let mut response = Response::new(ApmResponseBody::new(None, None, None));
+    let mut response = Response::new(ApmResponseBody::new(None, None, None, true));
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     if let Some(mut guard) = guard {
         guard.respond(StatusCode::INTERNAL_SERVER_ERROR, response.headers());
-        let backtrace = panic.backtrace.clone();
+        // No stack is better than the catcher's: without the hook's, none is sent.
+        let backtrace = panic
+            .backtrace
+            .clone()
+            .unwrap_or_else(|| std::sync::Arc::new(std::backtrace::Backtrace::disabled()));
         guard.capture_error(&panic, |builder| {
-            let builder = builder.kind("panic").handled(false);
-            match backtrace {
-                Some(backtrace) => builder.stack_trace(backtrace),
-                None => builder,
-            }
+            builder.kind("panic").handled(false).stack_trace(backtrace)
         });
         let segment = guard.segment();
-        response = response.map(|_| ApmResponseBody::new(None, Some(guard), segment));
+        response = response.map(|_| ApmResponseBody::new(None, Some(guard), segment, true));
     }
     response
 }

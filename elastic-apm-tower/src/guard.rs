@@ -21,6 +21,7 @@ pub(crate) struct TxGuard {
     tx: Transaction,
     capture: Option<(CaptureHandle, BodyKind)>,
     capture_body: CaptureBody,
+    capture_headers: bool,
     /// The request had a body that capture_body kept out: reported as `[REDACTED]`.
     body_withheld: bool,
     responded: bool,
@@ -32,6 +33,7 @@ impl TxGuard {
         tx: Transaction,
         capture: Option<(CaptureHandle, BodyKind)>,
         capture_body: CaptureBody,
+        capture_headers: bool,
         body_withheld: bool,
     ) -> Self {
         TxGuard {
@@ -39,6 +41,7 @@ impl TxGuard {
             tx,
             capture,
             capture_body,
+            capture_headers,
             body_withheld,
             responded: false,
         }
@@ -54,7 +57,9 @@ impl TxGuard {
         self.tx
             .set_instrumentation_outcome(classify::outcome(status));
         if self.tx.is_sampled() {
-            let response = context::response(status, headers, &self.agent.config());
+            let config = self.capture_headers.then(|| self.agent.config());
+            let response =
+                context::response(status, headers, config.as_ref().map(|c| c.sanitizer()));
             self.tx.with_context(|c| c.response = Some(response));
         }
     }
@@ -108,8 +113,10 @@ impl TxGuard {
         });
     }
 
+    /// The body broke off: the answer the client got is incomplete.
     pub(crate) fn body_failed(&mut self) {
         self.body_finished(false);
+        self.tx.set_instrumentation_outcome(Outcome::Failure);
     }
 
     fn captured_body(&self) -> Option<serde_json::Value> {
@@ -131,7 +138,10 @@ impl TxGuard {
 
 impl Drop for TxGuard {
     fn drop(&mut self) {
-        if !self.responded {
+        if std::thread::panicking() {
+            // Unwinding through us (panics not caught here): whatever the status said.
+            self.tx.set_instrumentation_outcome(Outcome::Failure);
+        } else if !self.responded {
             // Cancelled (the client went away) before the handler answered.
             self.tx.set_instrumentation_outcome(Outcome::Unknown);
         }

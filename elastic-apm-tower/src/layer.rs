@@ -10,9 +10,12 @@ use crate::service::ApmService;
 
 /// Instruments an HTTP server: every request becomes a transaction.
 ///
-/// With axum, add it with [`Router::layer`](https://docs.rs/axum/latest/axum/struct.Router.html#method.layer)
-/// (or `route_layer`): it then runs inside the router, where the matched route template
-/// names the transaction (`GET /users/{id}`). Wrapped around a whole router or any
+/// With axum, add it with [`Router::layer`](https://docs.rs/axum/latest/axum/struct.Router.html#method.layer):
+/// it then runs inside the router, where the matched route template names the
+/// transaction (`GET /users/{id}`), and also around the fallback, so unmatched requests
+/// become `GET unknown route`. With `route_layer` only matched routes are recorded.
+/// Layers nested in one another (a layered router nested in another) record one
+/// transaction per request, named by the innermost route. Wrapped around a whole router or any
 /// other service, there is no route: requests are named `GET unknown route` unless
 /// [`use_path_as_transaction_name`](Self::use_path_as_transaction_name) or
 /// [`transaction_name`](Self::transaction_name) says otherwise.
@@ -31,7 +34,6 @@ pub(crate) struct Settings {
 impl ApmLayer {
     /// A layer recording into `agent`.
     pub fn new(agent: &Agent) -> Self {
-        crate::panic::install_hook();
         #[cfg(feature = "axum")]
         agent.set_framework("axum", Some(crate::AXUM_VERSION));
         #[cfg(not(feature = "axum"))]

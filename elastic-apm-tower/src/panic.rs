@@ -49,6 +49,8 @@ pub(crate) fn install_hook() {
 
 /// Runs `f`, turning a panic into a [`Panic`].
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Panic> {
+    // A backtrace left by a panic the application caught itself is not this one's.
+    LAST_BACKTRACE.take();
     let outer = CATCHING.replace(true);
     let result = catch_unwind(AssertUnwindSafe(f));
     CATCHING.set(outer);

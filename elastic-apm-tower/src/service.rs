@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use elastic_apm_core::{CaptureBody, Segment};
+use elastic_apm_core::{CaptureBody, Segment, current_segment};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING, USER_AGENT};
 use http::{HeaderMap, Request, Response};
 use tower_service::Service;
@@ -45,6 +45,19 @@ impl<S> ApmService<S> {
         if !agent.is_recording() {
             return None;
         }
+        let info = RouteInfo {
+            method: &parts.method,
+            uri: &parts.uri,
+            route: matched_path(&parts.extensions),
+        };
+        if let Some(outer) = current_segment().filter(|s| !s.is_span()) {
+            // Inside another ApmLayer (nested routers, layer + route_layer): one request,
+            // one transaction; this layer, nearer the handler, may know the route.
+            if info.route.is_some() {
+                outer.set_transaction_name(self.layer.settings.naming.name(&info));
+            }
+            return None;
+        }
         let config = agent.config();
         if config.transaction_ignore_urls.matches_any(parts.uri.path()) {
             return None;
@@ -53,20 +66,17 @@ impl<S> ApmService<S> {
         if user_agent.is_some_and(|ua| config.transaction_ignore_user_agents.matches_any(ua)) {
             return None;
         }
-        let info = RouteInfo {
-            method: &parts.method,
-            uri: &parts.uri,
-            route: matched_path(&parts.extensions),
-        };
         let name = self.layer.settings.naming.name(&info);
+        let trace_headers = TRACE_HEADERS.iter().flat_map(|name| {
+            parts
+                .headers
+                .get_all(*name)
+                .iter()
+                .map(move |v| (*name, v.as_bytes()))
+        });
         let tx = agent
             .transaction(name, "request")
-            .parent_from_headers(
-                parts
-                    .headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_bytes())),
-            )
+            .parent_from_headers(trace_headers)
             .start();
         let (mut capture, mut withheld) = (None, false);
         if tx.is_sampled() {
@@ -80,14 +90,15 @@ impl<S> ApmService<S> {
             let request = context::request(&view, &config);
             tx.with_context(|c| c.request = Some(request));
             if !body_is_empty || has_body(&parts.headers) {
-                let kind = body_kind(&parts.headers);
+                let kind = match config.capture_body {
+                    CaptureBody::Off => None,
+                    _ => body_kind(&parts.headers),
+                };
                 withheld = !matches!(
                     config.capture_body,
                     CaptureBody::Transactions | CaptureBody::All
                 ) || kind.is_none();
-                if config.capture_body != CaptureBody::Off {
-                    capture = kind.map(|kind| (Arc::new(Mutex::new(Captured::default())), kind));
-                }
+                capture = kind.map(|kind| (Arc::new(Mutex::new(Captured::default())), kind));
             }
         }
         let limit = config.long_field_max_length;
@@ -96,6 +107,7 @@ impl<S> ApmService<S> {
             tx,
             capture.clone(),
             config.capture_body,
+            config.capture_headers,
             withheld,
         );
         Some(Started {
@@ -105,6 +117,9 @@ impl<S> ApmService<S> {
         })
     }
 }
+
+/// The headers trace context is read from.
+const TRACE_HEADERS: [&str; 3] = ["traceparent", "tracestate", "elastic-apm-traceparent"];
 
 impl<S, ReqB, ResB> Service<Request<ReqB>> for ApmService<S>
 where
@@ -122,6 +137,7 @@ where
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
         let (parts, body) = request.into_parts();
+        let parts_is_head = parts.method == http::Method::HEAD;
         let (guard, segment, capture) = match self.start(&parts, body.is_end_stream()) {
             Some(Started {
                 guard,
@@ -131,7 +147,12 @@ where
             None => (None, None, None),
         };
         let request = Request::from_parts(parts, ApmRequestBody::new(body, capture));
-        let catch_panic = self.layer.settings.catch_panic && guard.is_some();
+        // Whether or not this request is recorded, a panic is answered the same way.
+        let catch_panic = self.layer.settings.catch_panic;
+        if catch_panic {
+            panic::install_hook();
+        }
+        let head = parts_is_head;
         let inner = &mut self.inner;
         let future = {
             let _enter = segment.as_ref().map(Segment::enter);
@@ -141,7 +162,7 @@ where
                 Ok(inner.call(request))
             }
         };
-        ResponseFuture::new(future, guard, segment, catch_panic)
+        ResponseFuture::new(future, guard, segment, catch_panic, head)
     }
 }
 
@@ -157,14 +178,23 @@ fn has_body(headers: &HeaderMap) -> bool {
 /// Bodies worth reading as text; others (binary uploads) are never captured.
 fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
     let content_type = headers.get(CONTENT_TYPE)?.to_str().ok()?;
-    let mime = content_type.split(';').next()?.trim().to_ascii_lowercase();
-    if mime == "application/x-www-form-urlencoded" {
+    let mime = content_type.split(';').next()?.trim();
+    let is = |other: &str| mime.eq_ignore_ascii_case(other);
+    let ends = |suffix: &str| {
+        mime.len() >= suffix.len()
+            && mime.as_bytes()[mime.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+    };
+    let starts = |prefix: &str| {
+        mime.len() >= prefix.len()
+            && mime.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    };
+    if is("application/x-www-form-urlencoded") {
         Some(BodyKind::Form)
-    } else if mime.starts_with("text/")
-        || mime == "application/json"
-        || mime == "application/xml"
-        || mime.ends_with("+json")
-        || mime.ends_with("+xml")
+    } else if starts("text/")
+        || is("application/json")
+        || is("application/xml")
+        || ends("+json")
+        || ends("+xml")
     {
         Some(BodyKind::Text)
     } else {

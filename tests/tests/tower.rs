@@ -395,7 +395,7 @@ async fn a_panicking_handler_is_reported_and_answered_500() {
     let addr = serve(app(&agent)).await;
     let (status, _, _) = call(addr, get_request("/panic")).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    // The connection survived: the same server answers again.
+    // The server keeps serving after the panic.
     assert_eq!(call(addr, get_request("/health")).await.0, StatusCode::OK);
     let txs = transactions(&recorder, 2).await;
     let tx = &txs[0];
@@ -582,4 +582,88 @@ async fn every_event_validates_through_the_intake_receiver() {
         "{:#?}",
         receiver.violations()
     );
+}
+
+#[tokio::test]
+async fn nested_layers_record_one_transaction_named_by_the_inner_route() {
+    let (agent, recorder) = recorded(|b| b);
+    let api = Router::new()
+        .route("/orders/{id}", get(|| async { "order" }))
+        .layer(ApmLayer::new(&agent));
+    let app = Router::new().nest("/api", api).layer(ApmLayer::new(&agent));
+    let response = app
+        .oneshot(Request::get("/api/orders/5").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    response.into_body().collect().await.unwrap();
+    let txs = transactions(&recorder, 1).await;
+    assert_eq!(txs[0].name, "GET /api/orders/{id}");
+}
+
+#[tokio::test]
+async fn bodiless_answers_count_as_finished_and_set_cookie_is_redacted() {
+    let (agent, recorder) = recorded(|b| b);
+    let app = Router::new()
+        .route(
+            "/login",
+            get(|| async { ([("set-cookie", "session=s3cr3t; HttpOnly")], "welcome") }),
+        )
+        .layer(ApmLayer::new(&agent));
+    let addr = serve(app).await;
+    let head = Request::head("/login").body(Full::default()).unwrap();
+    call(addr, head).await;
+    call(addr, get_request("/login")).await;
+    let txs = transactions(&recorder, 2).await;
+    for tx in &txs {
+        let response = tx.context.as_ref().unwrap().response.as_ref().unwrap();
+        assert_eq!(response.finished, Some(true));
+        let headers = serde_json::to_value(&response.headers).unwrap();
+        assert_eq!(headers["set-cookie"], "[REDACTED]");
+    }
+}
+
+#[tokio::test]
+async fn panics_are_answered_500_even_for_unrecorded_requests() {
+    let (agent, recorder) = recorded(|b| b.transaction_ignore_urls("/panic".parse().unwrap()));
+    let addr = serve(app(&agent)).await;
+    assert_eq!(
+        call(addr, get_request("/panic")).await.0,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert!(recorder.events().is_empty(), "ignored: nothing recorded");
+}
+
+#[tokio::test]
+async fn capture_body_errors_puts_the_body_on_errors_only() {
+    let (agent, recorder) = recorded(|b| b.capture_body(CaptureBody::Errors));
+    let app = Router::new()
+        .route(
+            "/pay",
+            post(|body: String| async move {
+                let mut response = (StatusCode::BAD_GATEWAY, body).into_response();
+                response
+                    .extensions_mut()
+                    .insert(ReportedError::new(OutOfStock));
+                response
+            }),
+        )
+        .layer(ApmLayer::new(&agent));
+    let request = Request::post("/pay")
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"card":"4111"}"#))
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    response.into_body().collect().await.unwrap();
+    let tx = &transactions(&recorder, 1).await[0];
+    assert_eq!(request_context(tx)["body"], "[REDACTED]");
+    let error = &recorder.errors()[0];
+    let body = &error
+        .context
+        .as_ref()
+        .unwrap()
+        .request
+        .as_ref()
+        .unwrap()
+        .body;
+    assert_eq!(body.as_ref().unwrap(), r#"{"card":"4111"}"#);
 }

@@ -36,7 +36,7 @@ pub struct Transaction {
         skip_serializing_if = "Option::is_none",
         serialize_with = "opt_keyword"
     )]
-    pub result: Option<String>,
+    pub result: Option<Cow<'static, str>>,
     /// Success or failure, for error rates.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,

@@ -127,6 +127,12 @@ impl Segment {
         SpanBuilder::new(self.clone(), name.into(), kind.into())
     }
 
+    /// Renames the transaction this segment belongs to (an inner integration that knows
+    /// the route, say).
+    pub fn set_transaction_name(&self, name: impl Into<Cow<'static, str>>) {
+        self.tx().lock().name = name.into();
+    }
+
     /// Captures an error as happening in this segment.
     pub fn capture_error<E>(&self, error: &E) -> Option<crate::ErrorId>
     where

@@ -40,7 +40,7 @@ pub(crate) struct TxInner {
 pub(crate) struct TxData {
     pub(crate) name: Cow<'static, str>,
     pub(crate) kind: Cow<'static, str>,
-    result: Option<String>,
+    result: Option<Cow<'static, str>>,
     outcome: Option<Outcome>,
     /// What an integration determined (an HTTP status, say); the application's own
     /// `set_outcome` wins over it.
@@ -366,7 +366,7 @@ impl Transaction {
     }
 
     /// Sets the result, e.g. `HTTP 2xx`.
-    pub fn set_result(&self, result: impl Into<String>) {
+    pub fn set_result(&self, result: impl Into<Cow<'static, str>>) {
         self.with_data(|d| d.result = Some(result.into()));
     }
 
