@@ -51,6 +51,7 @@ pub mod model;
 pub mod report;
 pub mod sampling;
 pub mod sanitize;
+pub mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trace_context;

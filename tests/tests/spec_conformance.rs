@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use elastic_apm_core::__private::{azure_from_env, parse_container};
+use elastic_apm_core::sql::{Scanner, signature};
 use elastic_apm_core::{TraceContext, TraceState, WildcardMatcher};
 use intake_receiver::{gherkin, spec};
 use serde_json::Value;
@@ -92,6 +93,85 @@ fn wildcard_matcher() {
         failures.join("\n")
     );
     assert!(total > 50);
+}
+
+#[test]
+fn sql_signature_examples() {
+    let Some(cases) = spec::read_json("json-specs/sql_signature_examples.json") else {
+        return;
+    };
+    let cases = cases.as_array().expect("an array of cases");
+    let (mut passed, mut failures) = (0, Vec::new());
+    for case in cases {
+        let input = case["input"].as_str().expect("input");
+        let expected = case["output"].as_str().expect("output");
+        let actual = signature(input);
+        if actual == expected {
+            passed += 1;
+        } else {
+            failures.push(format!("{input:?}: expected {expected:?}, got {actual:?}"));
+        }
+    }
+    println!(
+        "sql_signature_examples.json: {passed}/{} cases passed",
+        cases.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "failing cases:\n{}",
+        failures.join("\n")
+    );
+    assert_eq!(passed, cases.len());
+}
+
+#[test]
+fn sql_token_examples() {
+    let Some(cases) = spec::read_json("json-specs/sql_token_examples.json") else {
+        return;
+    };
+    let cases = cases.as_array().expect("an array of cases");
+    let (mut passed, mut failures) = (0, Vec::new());
+    for case in cases {
+        let name = case["name"].as_str().expect("name");
+        let input = case["input"].as_str().expect("input");
+        // A case without `tokens` expects none.
+        let expected: Vec<(&str, &str)> = case
+            .get("tokens")
+            .map(|tokens| {
+                tokens
+                    .as_array()
+                    .expect("an array of tokens")
+                    .iter()
+                    .map(|t| {
+                        (
+                            t["kind"].as_str().expect("kind"),
+                            t["text"].as_str().expect("text"),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let actual: Vec<(&str, &str)> = Scanner::new(input)
+            .map(|t| (t.kind.as_str(), t.text))
+            .collect();
+        if actual == expected {
+            passed += 1;
+        } else {
+            failures.push(format!(
+                "{name} {input:?}: expected {expected:?}, got {actual:?}"
+            ));
+        }
+    }
+    println!(
+        "sql_token_examples.json: {passed}/{} cases passed",
+        cases.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "failing cases:\n{}",
+        failures.join("\n")
+    );
+    assert_eq!(passed, cases.len());
 }
 
 #[test]
