@@ -1,0 +1,106 @@
+//! `ApmTransaction`: a database transaction, instrumented.
+
+use std::fmt;
+
+use futures_core::future::BoxFuture;
+use sqlx::{Database, Error, Execute, Executor, Transaction};
+use sqlx_core::sql_str::SqlStr;
+
+use crate::database::{ApmDatabase, SharedEndpoint};
+use crate::query;
+
+/// A database transaction begun on an [`ApmPool`](crate::ApmPool) or
+/// [`ApmConnection`](crate::ApmConnection); use `&mut tx` as the executor, then
+/// [`commit`](Self::commit) or [`rollback`](Self::rollback) (each a span). Dropped
+/// without either, it rolls back, as sqlx's does.
+pub struct ApmTransaction<'c, DB: Database> {
+    transaction: Transaction<'c, DB>,
+    endpoint: SharedEndpoint,
+}
+
+impl<'c, DB: ApmDatabase> ApmTransaction<'c, DB> {
+    pub(crate) fn new(transaction: Transaction<'c, DB>, endpoint: SharedEndpoint) -> Self {
+        ApmTransaction {
+            transaction,
+            endpoint,
+        }
+    }
+
+    /// Commits (a `COMMIT` span).
+    pub async fn commit(self) -> Result<(), Error> {
+        let ApmTransaction {
+            transaction,
+            endpoint,
+        } = self;
+        query::statement::<DB, _>(&endpoint, "COMMIT", transaction.commit()).await
+    }
+
+    /// Rolls back (a `ROLLBACK` span).
+    pub async fn rollback(self) -> Result<(), Error> {
+        let ApmTransaction {
+            transaction,
+            endpoint,
+        } = self;
+        query::statement::<DB, _>(&endpoint, "ROLLBACK", transaction.rollback()).await
+    }
+
+    /// The transaction itself; queries run on it directly are not recorded.
+    pub fn inner(&mut self) -> &mut Transaction<'c, DB> {
+        &mut self.transaction
+    }
+}
+
+impl<DB: Database> fmt::Debug for ApmTransaction<'_, DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApmTransaction")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'t, DB: ApmDatabase> Executor<'t> for &'t mut ApmTransaction<'_, DB>
+where
+    for<'x> &'x mut DB::Connection: Executor<'x, Database = DB>,
+{
+    type Database = DB;
+
+    fn fetch_many<'e, 'q: 'e, E>(self, query: E) -> crate::query::Results<'e, DB>
+    where
+        't: 'e,
+        E: 'q + Execute<'q, DB>,
+    {
+        query::fetch_many(&mut *self.transaction, &self.endpoint, query)
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<DB::Row>, Error>>
+    where
+        't: 'e,
+        E: 'q + Execute<'q, DB>,
+    {
+        query::fetch_optional(&mut *self.transaction, &self.endpoint, query)
+    }
+
+    fn prepare_with<'e>(
+        self,
+        sql: SqlStr,
+        parameters: &'e [DB::TypeInfo],
+    ) -> BoxFuture<'e, Result<DB::Statement, Error>>
+    where
+        't: 'e,
+    {
+        (&mut *self.transaction).prepare_with(sql, parameters)
+    }
+
+    fn describe<'e>(
+        self,
+        sql: SqlStr,
+    ) -> BoxFuture<'e, Result<sqlx_core::describe::Describe<DB>, Error>>
+    where
+        't: 'e,
+    {
+        (&mut *self.transaction).describe(sql)
+    }
+}
