@@ -85,6 +85,12 @@ impl Worker {
             &mut self.commands,
             mpsc::unbounded_channel().1,
         ));
+        // Symbolising a stack trace the first time loads the binary's debug information
+        // (~100 ms) under std's process-wide backtrace lock, which the request path takes
+        // to capture a stack: pay that here, now, not under the first error's request.
+        if self.shared.live.local().stack_trace_limit > 0 {
+            let _ = std::backtrace::Backtrace::force_capture().to_string();
+        }
         // Intake requests wait for cloud metadata (metadata.md); events queue meanwhile.
         super::cloud::discover(&self.shared).await;
 
