@@ -51,6 +51,23 @@ pub fn read_text(relative: &str) -> Option<String> {
     )
 }
 
+/// Prints `<file>: <passed>/<total> cases passed` (CI shows these lines), then fails
+/// with every failing case, if any.
+///
+/// # Panics
+/// When `failures` is not empty.
+pub fn report(file: &str, total: usize, failures: &[String]) {
+    println!(
+        "{file}: {}/{total} cases passed",
+        total.saturating_sub(failures.len())
+    );
+    assert!(
+        failures.is_empty(),
+        "{file}: failing cases:\n{}",
+        failures.join("\n")
+    );
+}
+
 /// Validators for the five intake event kinds.
 pub struct Schemas {
     validators: Vec<(&'static str, jsonschema::Validator)>,

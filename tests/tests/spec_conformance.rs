@@ -52,15 +52,7 @@ fn w3c_distributed_tracing() {
             failures.push(format!("case {i}: {case}"));
         }
     }
-    println!(
-        "w3c_distributed_tracing.json: {passed}/{} cases",
-        cases.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "failing cases:\n{}",
-        failures.join("\n")
-    );
+    spec::report("w3c_distributed_tracing.json", cases.len(), &failures);
     assert!(passed > 50, "the file should hold the full W3C suite");
 }
 
@@ -83,15 +75,7 @@ fn wildcard_matcher() {
             }
         }
     }
-    println!(
-        "wildcard_matcher_tests.json: {}/{total} cases",
-        total - failures.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "failing cases:\n{}",
-        failures.join("\n")
-    );
+    spec::report("wildcard_matcher_tests.json", total, &failures);
     assert!(total > 50);
 }
 
@@ -112,15 +96,7 @@ fn sql_signature_examples() {
             failures.push(format!("{input:?}: expected {expected:?}, got {actual:?}"));
         }
     }
-    println!(
-        "sql_signature_examples.json: {passed}/{} cases passed",
-        cases.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "failing cases:\n{}",
-        failures.join("\n")
-    );
+    spec::report("sql_signature_examples.json", cases.len(), &failures);
     assert_eq!(passed, cases.len());
 }
 
@@ -162,15 +138,7 @@ fn sql_token_examples() {
             ));
         }
     }
-    println!(
-        "sql_token_examples.json: {passed}/{} cases passed",
-        cases.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "failing cases:\n{}",
-        failures.join("\n")
-    );
+    spec::report("sql_token_examples.json", cases.len(), &failures);
     assert_eq!(passed, cases.len());
 }
 
@@ -203,15 +171,7 @@ fn container_metadata_discovery() {
             failures.push(format!("{name}: expected {expected:?}, got {info:?}"));
         }
     }
-    println!(
-        "container_metadata_discovery: {passed}/{} cases passed",
-        cases.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "failing cases:\n{}",
-        failures.join("\n")
-    );
+    spec::report("container_metadata_discovery", cases.len(), &failures);
     assert_eq!(passed, cases.len());
     assert!(passed >= 6, "the file should hold the spec's cases");
 }
@@ -273,16 +233,7 @@ fn azure_feature(file: &str) {
             ));
         }
     }
-    println!(
-        "{file}: {}/{} cases passed",
-        scenarios.len() - failures.len(),
-        scenarios.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "failing cases:\n{}",
-        failures.join("\n")
-    );
+    spec::report(file, scenarios.len(), &failures);
     let declared = feature.matches("Scenario").count();
     assert!(scenarios.len() >= declared && declared > 0);
 }
@@ -369,16 +320,7 @@ fn service_resource_inference() {
             ));
         }
     }
-    println!(
-        "service_resource_inference.json: {}/{} cases passed",
-        cases.len() - failures.len(),
-        cases.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "failing cases:\n{}",
-        failures.join("\n")
-    );
+    spec::report("service_resource_inference.json", cases.len(), &failures);
     assert!(cases.len() >= 10);
 }
 

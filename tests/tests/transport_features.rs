@@ -17,16 +17,7 @@ async fn run_feature(file: &str) -> Option<(usize, usize)> {
             failures.push(format!("{}: {why}", scenario.name));
         }
     }
-    println!(
-        "{file}: {}/{} cases passed",
-        scenarios.len() - failures.len(),
-        scenarios.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "failing cases:\n{}",
-        failures.join("\n")
-    );
+    spec::report(file, scenarios.len(), &failures);
     Some((scenarios.len() - failures.len(), scenarios.len()))
 }
 
