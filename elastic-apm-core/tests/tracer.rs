@@ -326,3 +326,112 @@ fn stacks_are_symbolised_by_the_reporter_not_the_caller() {
         error.culprit
     );
 }
+
+fn exit_db_span(parent: &elastic_apm_core::Segment, instance: &str) -> elastic_apm_core::Span {
+    let span = parent
+        .span("SELECT FROM t", "db")
+        .subtype("postgresql")
+        .exit()
+        .start();
+    span.with_context(|c| {
+        let mut db = elastic_apm_core::model::Db::default();
+        db.instance = Some(instance.to_owned());
+        c.db = Some(db);
+    });
+    span
+}
+
+#[test]
+fn spans_started_over_the_limit_and_their_children_are_dropped_with_statistics() {
+    let (agent, recorder) = recording_agent(|b| b.transaction_max_spans(2));
+    let tx = agent.start_transaction("t", "request");
+    let segment = tx.segment().unwrap();
+    tx.start_span("first", "app").end();
+    exit_db_span(&segment, "shop").end();
+    // Over the limit from here on: counted, never sent, children included.
+    let over = tx.start_span("over", "app");
+    over.start_span("child of dropped", "app").end();
+    over.end();
+    for _ in 0..3 {
+        exit_db_span(&segment, "shop").end();
+    }
+    let failing = exit_db_span(&segment, "shop");
+    failing.set_outcome(Outcome::Failure);
+    failing.end();
+    exit_db_span(&segment, "audit").end();
+    tx.end();
+
+    let names: Vec<String> = recorder
+        .spans()
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    assert_eq!(names, ["first", "SELECT FROM t"]);
+    let tx = &recorder.transactions()[0];
+    assert_eq!((tx.span_count.started, tx.span_count.dropped), (2, 7));
+    let stats = serde_json::to_value(&tx.dropped_spans_stats).unwrap();
+    assert_eq!(
+        stats,
+        serde_json::json!([
+            {"destination_service_resource": "postgresql/shop", "service_target_type": "postgresql",
+             "service_target_name": "shop", "outcome": "success",
+             "duration": {"count": 3, "sum": {"us": stats[0]["duration"]["sum"]["us"]}}},
+            {"destination_service_resource": "postgresql/shop", "service_target_type": "postgresql",
+             "service_target_name": "shop", "outcome": "failure",
+             "duration": {"count": 1, "sum": {"us": stats[1]["duration"]["sum"]["us"]}}},
+            {"destination_service_resource": "postgresql/audit", "service_target_type": "postgresql",
+             "service_target_name": "audit", "outcome": "success",
+             "duration": {"count": 1, "sum": {"us": stats[2]["duration"]["sum"]["us"]}}},
+        ])
+    );
+}
+
+#[test]
+fn dropped_span_statistics_are_capped_at_128_destinations() {
+    let (agent, recorder) = recording_agent(|b| b.transaction_max_spans(0));
+    let tx = agent.start_transaction("t", "request");
+    let segment = tx.segment().unwrap();
+    for i in 0..200 {
+        exit_db_span(&segment, &format!("db{i}")).end();
+    }
+    tx.end();
+    let tx = &recorder.transactions()[0];
+    assert_eq!(tx.dropped_spans_stats.len(), 128);
+    assert_eq!(tx.span_count.dropped, 200);
+}
+
+#[test]
+fn fast_exit_spans_are_dropped_unless_they_failed_or_propagated() {
+    let (agent, recorder) = recording_agent(|b| {
+        b.exit_span_min_duration(std::time::Duration::from_secs(60))
+            .transaction_max_spans(1)
+    });
+    let tx = agent.start_transaction("t", "request");
+    let segment = tx.segment().unwrap();
+    for _ in 0..5 {
+        exit_db_span(&segment, "shop").end(); // fast: dropped, not against the limit
+    }
+    let propagated = exit_db_span(&segment, "shop");
+    propagated.set_discardable(false);
+    propagated.set_name("propagated");
+    propagated.end();
+    let failed = exit_db_span(&segment, "shop");
+    failed.set_outcome(Outcome::Failure);
+    failed.set_name("failed");
+    failed.end(); // kept, but over the limit of 1 now
+    tx.start_span("not an exit span", "app").end();
+    tx.end();
+
+    let names: Vec<String> = recorder
+        .spans()
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    assert_eq!(names, ["propagated"], "fast spans did not use up the limit");
+    let tx = &recorder.transactions()[0];
+    assert_eq!((tx.span_count.started, tx.span_count.dropped), (1, 7));
+    let stats = &tx.dropped_spans_stats;
+    assert_eq!(stats[0].duration.count, 5, "the five fast ones");
+    assert_eq!(stats[0].outcome, Outcome::Success);
+    assert_eq!(stats[1].outcome, Outcome::Failure);
+}

@@ -88,14 +88,14 @@ impl Middleware for ApmMiddleware {
             legacy,
             self.overwrite_headers,
         );
-        if span.is_recording() {
-            let (http, destination) =
-                span_context(request.method(), request.url(), &clean_url, &host);
-            span.with_context(|c| {
-                c.http = Some(http);
-                c.destination = Some(destination);
-            });
-        }
+        // The callee's transaction will name this span its parent: never drop it as fast.
+        span.set_discardable(false);
+        // Also for a span over the limit: its destination counts in dropped_spans_stats.
+        let (http, destination) = span_context(request.method(), request.url(), &clean_url, &host);
+        span.with_context(|c| {
+            c.http = Some(http);
+            c.destination = Some(destination);
+        });
         let result = next
             .run(request, extensions)
             .in_segment(span.segment())

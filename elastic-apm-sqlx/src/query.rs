@@ -23,8 +23,9 @@ pub(crate) type Results<'e, DB> =
 /// future or stream (which learns how it went). It ends when both are gone.
 pub(crate) type QuerySpan = Arc<Span>;
 
-/// Starts an exit span under the current transaction or span; `None` outside any, or
-/// when it would not be recorded.
+/// Starts an exit span under the current transaction or span; `None` outside any. A
+/// span over `transaction_max_spans` is kept too: its destination and duration count
+/// in `dropped_spans_stats`.
 pub(crate) fn start<DB: ApmDatabase>(endpoint: &Endpoint, name: &'static str) -> Option<QuerySpan> {
     let parent = current_segment()?;
     let span = parent
@@ -33,9 +34,6 @@ pub(crate) fn start<DB: ApmDatabase>(endpoint: &Endpoint, name: &'static str) ->
         .action("query")
         .exit()
         .start();
-    if !span.is_recording() {
-        return None;
-    }
     span.with_context(|c| {
         let mut db = Db::default();
         db.kind = Some("sql".to_owned());
@@ -55,6 +53,10 @@ pub(crate) fn start<DB: ApmDatabase>(endpoint: &Endpoint, name: &'static str) ->
 /// Names the span after the statement and records its text (placeholders, never the
 /// bound values: those travel apart, as arguments).
 fn annotate(span: &Span, sql: &str) {
+    if !span.is_recording() {
+        // Dropped (over the span limit): the signature would be computed for nothing.
+        return;
+    }
     span.set_name(elastic_apm_core::sql::signature(sql));
     span.with_context(|c| {
         if let Some(db) = c.db.as_mut() {

@@ -349,3 +349,80 @@ async fn spans_nest_under_the_handlers_transaction_and_validate() {
         receiver.violations()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_queries_stay_within_the_span_limit() {
+    use axum::Router;
+    use axum::extract::State;
+    use axum::routing::get;
+    use elastic_apm_sqlx::ApmPool;
+    use elastic_apm_tower::ApmLayer;
+
+    let receiver = intake_receiver::IntakeReceiver::start().await;
+    let agent = Agent::builder()
+        .read_env(false)
+        .service_name("sqlx-e2e")
+        .server_url(receiver.url())
+        .cloud_provider(elastic_apm_core::CloudProvider::None)
+        .central_config(false)
+        .build();
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let pool = ApmPool::new(pool, &agent);
+    let app = Router::new()
+        .route(
+            "/report",
+            get(|State(pool): State<ApmPool<sqlx::Sqlite>>| async move {
+                let mut sum = 0i64;
+                for i in 0..10_000i64 {
+                    let one: i64 = sqlx::query_scalar("SELECT $1")
+                        .bind(i)
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                    sum += one;
+                }
+                sum.to_string()
+            }),
+        )
+        .with_state(pool)
+        .layer(ApmLayer::new(&agent));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let body = reqwest::get(format!("http://{addr}/report"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, (0..10_000i64).sum::<i64>().to_string());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while receiver.accepted("transaction").is_empty() && std::time::Instant::now() < deadline {
+        agent.flush(Duration::from_secs(5)).await;
+    }
+    let transaction = &receiver.accepted("transaction")[0];
+    let spans = receiver.accepted("span");
+    assert_eq!(
+        spans.len(),
+        500,
+        "transaction_max_spans (500) span events at most"
+    );
+    assert_eq!(transaction["span_count"]["started"], 500);
+    assert_eq!(transaction["span_count"]["dropped"], 9_500);
+    let stats = transaction["dropped_spans_stats"].as_array().unwrap();
+    assert_eq!(stats.len(), 1, "one destination, one outcome");
+    assert_eq!(
+        stats[0]["duration"]["count"], 9_500,
+        "the dropped ones add up"
+    );
+    assert_eq!(stats[0]["service_target_type"], "sqlite");
+    assert!(
+        receiver.violations().is_empty(),
+        "{:#?}",
+        receiver.violations()
+    );
+}

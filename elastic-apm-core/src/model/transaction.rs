@@ -92,6 +92,28 @@ pub struct DroppedSpanStats {
     pub duration: DroppedSpanDuration,
 }
 
+impl DroppedSpanStats {
+    /// One entry: `count` 1 of `us` microseconds.
+    pub fn new(
+        destination_service_resource: Option<String>,
+        service_target_type: Option<String>,
+        service_target_name: Option<String>,
+        outcome: Outcome,
+        us: u64,
+    ) -> Self {
+        DroppedSpanStats {
+            destination_service_resource,
+            service_target_type,
+            service_target_name,
+            outcome,
+            duration: DroppedSpanDuration {
+                count: 1,
+                sum: DurationSumUs { us },
+            },
+        }
+    }
+}
+
 /// `dropped_spans_stats[].duration`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct DroppedSpanDuration {

@@ -287,6 +287,9 @@ impl AgentBuilder {
         cloud_provider: crate::CloudProvider => |c, v| c.cloud_provider = v;
         /// `disable_send`: record everything, never contact APM Server.
         disable_send: bool => |c, v| c.disable_send = v;
+        /// `exit_span_min_duration`: exit spans faster than this are dropped (and counted
+        /// in `dropped_spans_stats`) unless they failed or propagated the trace.
+        exit_span_min_duration: Duration => |c, v| c.exit_span_min_duration = v;
         /// `log_level` of the agent's own log lines.
         log_level: crate::LogLevel => |c, v| c.log_level = v;
     }

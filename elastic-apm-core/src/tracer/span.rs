@@ -17,6 +17,12 @@ pub(crate) struct SpanInner {
     pub(crate) id: SpanId,
     parent_id: SpanId,
     exit: bool,
+    /// Over `transaction_max_spans` when it started, or under such a span: never sent,
+    /// only counted (and its statistics kept).
+    dropped: bool,
+    /// An exit span that may be dropped when shorter than `exit_span_min_duration`;
+    /// not once it propagated the trace downstream (`tracing-spans-drop-fast-exit.md`).
+    discardable: AtomicBool,
     start: Instant,
     ended: AtomicBool,
     data: Mutex<SpanData>,
@@ -49,14 +55,35 @@ impl SpanInner {
             return;
         }
         let tx = &self.tx;
-        if !tx.admit_span() {
-            return;
-        }
         let mut data = self.lock();
         let outcome = Outcome::or_inferred(
             data.outcome.or(data.instrumentation_outcome),
             data.error_captured,
         );
+        let duration = end.saturating_duration_since(self.start);
+        // A fast exit span is dropped before it counts against the span limit; only a
+        // successful one that did not propagate the trace may be.
+        let fast = self.exit
+            && outcome == Outcome::Success
+            && self.discardable.load(Ordering::Relaxed)
+            && duration < tx.exit_span_min_duration;
+        if self.dropped || fast {
+            tx.count_dropped();
+        }
+        if self.dropped || fast || !tx.admit_span() {
+            if self.exit {
+                let mut context = std::mem::take(&mut data.context);
+                super::service_target::infer(
+                    &mut context,
+                    &data.kind,
+                    data.subtype.as_deref(),
+                    true,
+                );
+                drop(data);
+                tx.track_dropped(&context, outcome, duration);
+            }
+            return;
+        }
         let mut context = std::mem::take(&mut data.context);
         super::service_target::infer(&mut context, &data.kind, data.subtype.as_deref(), self.exit);
         if let Some(statement) = context.db.as_mut().and_then(|db| db.statement.as_mut()) {
@@ -72,7 +99,7 @@ impl SpanInner {
             subtype: data.subtype.take(),
             action: data.action.take(),
             timestamp: tx.timestamp_us + micros(self.start.saturating_duration_since(tx.start)),
-            duration: end.saturating_duration_since(self.start),
+            duration,
             sync: data.sync,
             outcome: Some(outcome),
             sample_rate: tx.sample_rate_for_events(),
@@ -169,6 +196,10 @@ impl SpanBuilder {
                 return Span(State::Discarded(parent));
             }
         }
+        // Over the limit, or under a span that was: recorded for the counts and the
+        // dropped-span statistics only (`tracing-spans-limit.md`).
+        let dropped =
+            tx.span_limit_reached() || parent.as_span().is_some_and(|parent| parent.dropped);
         let kind = if kind.is_empty() {
             Cow::Borrowed("custom")
         } else {
@@ -183,6 +214,8 @@ impl SpanBuilder {
             id: SpanId::generate(),
             parent_id: parent.id(),
             exit,
+            dropped,
+            discardable: AtomicBool::new(exit),
             start: Instant::now(),
             ended: AtomicBool::new(false),
             data: Mutex::new(SpanData {
@@ -237,7 +270,7 @@ impl Span {
     /// Whether this span will be recorded (it may still be dropped at the end by
     /// `transaction_max_spans`). Integrations skip expensive context when false.
     pub fn is_recording(&self) -> bool {
-        matches!(&self.0, State::Recording(s) if !s.tx.span_limit_reached())
+        matches!(&self.0, State::Recording(s) if !s.dropped && !s.tx.span_limit_reached())
     }
 
     /// The segment to make current inside this span and to propagate downstream: the
@@ -305,6 +338,15 @@ impl Span {
         self.with_data(|d| d.instrumentation_outcome = Some(outcome));
     }
 
+    /// Whether this exit span may be dropped when faster than `exit_span_min_duration`.
+    /// Integrations set it to false once the span's context went downstream (an
+    /// outgoing HTTP request), since dropping it would orphan the callee's transaction.
+    pub fn set_discardable(&self, discardable: bool) {
+        if let State::Recording(inner) = &self.0 {
+            inner.discardable.store(discardable, Ordering::Relaxed);
+        }
+    }
+
     /// Marks the span as asynchronous (`sync: false`) or blocking.
     pub fn set_sync(&self, sync: bool) {
         self.with_data(|d| d.sync = Some(sync));
@@ -315,12 +357,12 @@ impl Span {
         self.with_data(|d| d.context.labels.insert(key, value));
     }
 
-    /// Edits the context (db, http, destination, service target) in place; `f` runs only
-    /// when the span is recorded.
+    /// Edits the context (db, http, destination, service target) in place. `f` also
+    /// runs for a span dropped by `transaction_max_spans`, whose destination still
+    /// counts in `dropped_spans_stats`: keep it cheap, and gate costly details (a
+    /// statement's signature, say) on [`is_recording`](Self::is_recording).
     pub fn with_context(&self, f: impl FnOnce(&mut SpanContext)) {
-        if self.is_recording() {
-            self.with_data(|d| f(&mut d.context));
-        }
+        self.with_data(|d| f(&mut d.context));
     }
 
     /// Captures an error as happening in this span.

@@ -11,7 +11,7 @@ use super::span::Span;
 use super::{Agent, micros, now_micros};
 use crate::config::TraceContinuationStrategy;
 use crate::ids::{SpanId, TraceId};
-use crate::model::{self, Context, LabelValue, Link, Outcome, SpanCount, User};
+use crate::model::{self, Context, DroppedSpanStats, LabelValue, Link, Outcome, SpanCount, User};
 use crate::sampling::SampleRate;
 use crate::trace_context::{TraceContext, TraceFlags, TraceParent, TraceState};
 
@@ -30,6 +30,8 @@ pub(crate) struct TxInner {
     pub(crate) start: Instant,
     /// `transaction_max_spans`, read once at start (configuration snapshot).
     max_spans: u32,
+    /// `exit_span_min_duration`, read once at start.
+    pub(crate) exit_span_min_duration: std::time::Duration,
     eligible_spans: AtomicU32,
     reported_spans: AtomicU32,
     dropped_spans: AtomicU32,
@@ -48,7 +50,11 @@ pub(crate) struct TxData {
     pub(crate) context: Context,
     links: Vec<Link>,
     pub(crate) error_captured: bool,
+    dropped_stats: Vec<DroppedSpanStats>,
 }
+
+/// Entries of `dropped_spans_stats` kept at most (`tracing-spans-dropped-stats.md`).
+const MAX_DROPPED_STATS: usize = 128;
 
 impl TxInner {
     pub(crate) fn is_sampled(&self) -> bool {
@@ -77,6 +83,59 @@ impl TxInner {
         } else {
             self.dropped_spans.fetch_add(1, Ordering::Relaxed);
             false
+        }
+    }
+
+    /// Counts a span dropped for another reason than the limit (a fast exit span).
+    pub(crate) fn count_dropped(&self) {
+        self.dropped_spans.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds a dropped exit span to `dropped_spans_stats`, by destination and outcome.
+    pub(crate) fn track_dropped(
+        &self,
+        context: &model::SpanContext,
+        outcome: Outcome,
+        duration: std::time::Duration,
+    ) {
+        let target = context.service.as_ref().and_then(|s| s.target.as_ref());
+        let resource = context
+            .destination
+            .as_ref()
+            .and_then(|d| d.service.as_ref())
+            .map(|s| s.resource.as_str());
+        let (target_type, target_name) = match target {
+            Some(t) => (t.kind.as_deref(), t.name.as_deref()),
+            None => (None, None),
+        };
+        if target_type.is_none() && resource.is_none() {
+            return;
+        }
+        let us = micros(duration);
+        let mut data = self.lock();
+        let stats = &mut data.dropped_stats;
+        let room = stats.len() < MAX_DROPPED_STATS;
+        let found = stats.iter_mut().find(|s| {
+            s.outcome == outcome
+                && s.destination_service_resource.as_deref() == resource
+                && s.service_target_type.as_deref() == target_type
+                && s.service_target_name.as_deref() == target_name
+        });
+        match found {
+            Some(stats) => {
+                stats.duration.count = stats.duration.count.saturating_add(1);
+                stats.duration.sum.us = stats.duration.sum.us.saturating_add(us);
+            }
+            None if room => {
+                stats.push(DroppedSpanStats::new(
+                    resource.map(str::to_owned),
+                    target_type.map(str::to_owned),
+                    target_name.map(str::to_owned),
+                    outcome,
+                    us,
+                ));
+            }
+            None => {}
         }
     }
 
@@ -122,7 +181,11 @@ impl TxInner {
             },
             // Unsampled transactions carry no context (tracing-sampling.md).
             context: (sampled && !context.is_empty()).then(|| Box::new(context)),
-            dropped_spans_stats: Vec::new(),
+            dropped_spans_stats: if sampled {
+                std::mem::take(&mut data.dropped_stats)
+            } else {
+                Vec::new()
+            },
             links: std::mem::take(&mut data.links),
             otel: None,
         };
@@ -273,6 +336,7 @@ impl<'a> TransactionBuilder<'a> {
             timestamp_us,
             start,
             max_spans: config.transaction_max_spans,
+            exit_span_min_duration: config.exit_span_min_duration,
             eligible_spans: AtomicU32::new(0),
             reported_spans: AtomicU32::new(0),
             dropped_spans: AtomicU32::new(0),
@@ -290,6 +354,7 @@ impl<'a> TransactionBuilder<'a> {
                 context: Context::default(),
                 links,
                 error_captured: false,
+                dropped_stats: Vec::new(),
             }),
         };
         Transaction {
