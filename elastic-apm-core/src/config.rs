@@ -152,9 +152,16 @@ pub struct Config {
     pub max_queue_size: usize,
     /// `disable_send` (default false): record everything but never contact APM Server.
     pub disable_send: bool,
-    /// `exit_span_min_duration` (default 0ms): exit spans shorter than this may be
-    /// dropped (used by span limits, issue 8; dynamic).
+    /// `exit_span_min_duration` (default 0ms): successful exit spans shorter than this
+    /// that did not propagate the trace are dropped, and counted (dynamic).
     pub exit_span_min_duration: Duration,
+    /// `span_compression_enabled` (default true): consecutive similar exit spans become
+    /// one composite span (dynamic).
+    pub span_compression_enabled: bool,
+    /// `span_compression_exact_match_max_duration` (default 50ms) (dynamic).
+    pub span_compression_exact_match_max_duration: Duration,
+    /// `span_compression_same_kind_max_duration` (default 0ms: off) (dynamic).
+    pub span_compression_same_kind_max_duration: Duration,
 }
 
 /// Which cloud metadata service the agent asks for `metadata.cloud` (`cloud_provider`).
@@ -209,6 +216,9 @@ impl Default for Config {
             max_queue_size: 1024,
             disable_send: false,
             exit_span_min_duration: Duration::ZERO,
+            span_compression_enabled: true,
+            span_compression_exact_match_max_duration: Duration::from_millis(50),
+            span_compression_same_kind_max_duration: Duration::ZERO,
         }
     }
 }
@@ -430,6 +440,28 @@ impl Config {
             "exit_span_min_duration" => {
                 self.exit_span_min_duration = parse_granular_duration(value)
                     .ok_or_else(|| invalid("exit_span_min_duration", "a duration such as 5ms"))?;
+            }
+            "span_compression_enabled" => {
+                self.span_compression_enabled = parse_bool(value)
+                    .ok_or_else(|| invalid("span_compression_enabled", "true or false"))?;
+            }
+            "span_compression_exact_match_max_duration" => {
+                self.span_compression_exact_match_max_duration =
+                    parse_duration(value).ok_or_else(|| {
+                        invalid(
+                            "span_compression_exact_match_max_duration",
+                            "a duration such as 50ms",
+                        )
+                    })?;
+            }
+            "span_compression_same_kind_max_duration" => {
+                self.span_compression_same_kind_max_duration =
+                    parse_duration(value).ok_or_else(|| {
+                        invalid(
+                            "span_compression_same_kind_max_duration",
+                            "a duration such as 5ms",
+                        )
+                    })?;
             }
             _ => return Ok(false),
         }

@@ -343,7 +343,9 @@ fn exit_db_span(parent: &elastic_apm_core::Segment, instance: &str) -> elastic_a
 
 #[test]
 fn spans_started_over_the_limit_and_their_children_are_dropped_with_statistics() {
-    let (agent, recorder) = recording_agent(|b| b.transaction_max_spans(2));
+    // Without compression, which holds spans back and so changes when the limit bites.
+    let (agent, recorder) =
+        recording_agent(|b| b.transaction_max_spans(2).span_compression_enabled(false));
     let tx = agent.start_transaction("t", "request");
     let segment = tx.segment().unwrap();
     tx.start_span("first", "app").end();
@@ -388,7 +390,8 @@ fn spans_started_over_the_limit_and_their_children_are_dropped_with_statistics()
 
 #[test]
 fn dropped_span_statistics_are_capped_at_128_destinations() {
-    let (agent, recorder) = recording_agent(|b| b.transaction_max_spans(0));
+    let (agent, recorder) =
+        recording_agent(|b| b.transaction_max_spans(0).span_compression_enabled(false));
     let tx = agent.start_transaction("t", "request");
     let segment = tx.segment().unwrap();
     for i in 0..200 {
@@ -405,6 +408,7 @@ fn fast_exit_spans_are_dropped_unless_they_failed_or_propagated() {
     let (agent, recorder) = recording_agent(|b| {
         b.exit_span_min_duration(std::time::Duration::from_secs(60))
             .transaction_max_spans(1)
+            .span_compression_enabled(false)
     });
     let tx = agent.start_transaction("t", "request");
     let segment = tx.segment().unwrap();
@@ -434,4 +438,140 @@ fn fast_exit_spans_are_dropped_unless_they_failed_or_propagated() {
     assert_eq!(stats[0].duration.count, 5, "the five fast ones");
     assert_eq!(stats[0].outcome, Outcome::Success);
     assert_eq!(stats[1].outcome, Outcome::Failure);
+}
+
+/// Ends `n` exit spans named `name` to postgresql/`instance` under `parent`.
+fn db_calls(parent: &elastic_apm_core::Segment, instance: &str, names: &[&'static str]) {
+    for name in names {
+        let span = exit_db_span(parent, instance);
+        span.set_name(*name);
+        span.end();
+    }
+}
+
+#[test]
+fn consecutive_exact_matches_become_one_composite_span() {
+    let (agent, recorder) = recording_agent(|b| b);
+    let tx = agent.start_transaction("GET /users", "request");
+    let segment = tx.segment().unwrap();
+    db_calls(&segment, "shop", &["SELECT FROM users"; 10]);
+    tx.end();
+    let spans = recorder.spans();
+    assert_eq!(spans.len(), 1);
+    let composite = spans[0].composite.as_ref().expect("a composite");
+    assert_eq!(composite.count, 10);
+    assert_eq!(
+        composite.compression_strategy,
+        elastic_apm_core::model::CompressionStrategy::ExactMatch
+    );
+    assert!(composite.sum <= spans[0].duration, "net within gross");
+    assert_eq!(spans[0].name, "SELECT FROM users");
+    assert_eq!(
+        recorder.transactions()[0].span_count.started,
+        1,
+        "the composite counts once"
+    );
+}
+
+#[test]
+fn same_kind_compression_names_the_destination_and_breaks_on_other_spans() {
+    let (agent, recorder) = recording_agent(|b| {
+        b.span_compression_same_kind_max_duration(std::time::Duration::from_secs(1))
+    });
+    let tx = agent.start_transaction("GET /users", "request");
+    let segment = tx.segment().unwrap();
+    // Alternating statements: same kind. Then another database, a failure, an app span.
+    db_calls(
+        &segment,
+        "shop",
+        &[
+            "SELECT FROM users",
+            "SELECT FROM orders",
+            "SELECT FROM users",
+        ],
+    );
+    db_calls(&segment, "audit", &["INSERT INTO log", "INSERT INTO log"]);
+    let failed = exit_db_span(&segment, "audit");
+    failed.set_outcome(Outcome::Failure);
+    failed.end();
+    db_calls(&segment, "audit", &["INSERT INTO log"]);
+    tx.start_span("render", "app").end();
+    tx.end();
+    let spans = recorder.spans();
+    let summary: Vec<(String, u32)> = spans
+        .iter()
+        .map(|s| {
+            (
+                s.name.to_string(),
+                s.composite.as_ref().map_or(1, |c| c.count),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("Calls to postgresql/shop".to_owned(), 3),
+            ("INSERT INTO log".to_owned(), 2),
+            ("SELECT FROM t".to_owned(), 1),
+            ("INSERT INTO log".to_owned(), 1),
+            ("render".to_owned(), 1),
+        ]
+    );
+    assert_eq!(
+        spans[0].composite.as_ref().unwrap().compression_strategy,
+        elastic_apm_core::model::CompressionStrategy::SameKind
+    );
+    assert_eq!(
+        spans[1].composite.as_ref().unwrap().compression_strategy,
+        elastic_apm_core::model::CompressionStrategy::ExactMatch
+    );
+}
+
+#[test]
+fn compression_respects_thresholds_propagation_and_the_switch() {
+    // Exact matches over the threshold are not compressed (nor tried as same kind).
+    let (agent, recorder) = recording_agent(|b| {
+        b.span_compression_exact_match_max_duration(std::time::Duration::ZERO)
+            .span_compression_same_kind_max_duration(std::time::Duration::from_secs(1))
+    });
+    let tx = agent.start_transaction("t", "request");
+    let segment = tx.segment().unwrap();
+    let slow = |_| {
+        let span = exit_db_span(&segment, "shop");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        span.end();
+    };
+    (0..3).for_each(slow);
+    tx.end();
+    assert_eq!(recorder.spans().len(), 3);
+
+    // Spans that propagated the trace are never compressed; nor anything when disabled.
+    for disabled in [false, true] {
+        let (agent, recorder) = recording_agent(|b| b.span_compression_enabled(!disabled));
+        let tx = agent.start_transaction("t", "request");
+        let segment = tx.segment().unwrap();
+        for _ in 0..3 {
+            let span = exit_db_span(&segment, "shop");
+            if !disabled {
+                span.set_discardable(false);
+            }
+            span.end();
+        }
+        tx.end();
+        assert_eq!(recorder.spans().len(), 3, "disabled: {disabled}");
+    }
+}
+
+#[test]
+fn a_fast_composite_is_dropped_whole_and_counted() {
+    let (agent, recorder) =
+        recording_agent(|b| b.exit_span_min_duration(std::time::Duration::from_secs(60)));
+    let tx = agent.start_transaction("t", "request");
+    let segment = tx.segment().unwrap();
+    db_calls(&segment, "shop", &["SELECT FROM users"; 4]);
+    tx.end();
+    assert!(recorder.spans().is_empty());
+    let tx = &recorder.transactions()[0];
+    assert_eq!((tx.span_count.started, tx.span_count.dropped), (0, 4));
+    assert_eq!(tx.dropped_spans_stats[0].duration.count, 4);
 }

@@ -1,6 +1,7 @@
 //! The agent and its tracer API: transactions, spans, errors.
 
 mod capture;
+mod compression;
 mod metadata;
 mod segment;
 mod service_target;
@@ -290,6 +291,12 @@ impl AgentBuilder {
         /// `exit_span_min_duration`: exit spans faster than this are dropped (and counted
         /// in `dropped_spans_stats`) unless they failed or propagated the trace.
         exit_span_min_duration: Duration => |c, v| c.exit_span_min_duration = v;
+        /// `span_compression_enabled`: compress consecutive similar exit spans.
+        span_compression_enabled: bool => |c, v| c.span_compression_enabled = v;
+        /// `span_compression_exact_match_max_duration`.
+        span_compression_exact_match_max_duration: Duration => |c, v| c.span_compression_exact_match_max_duration = v;
+        /// `span_compression_same_kind_max_duration` (zero: no same-kind compression).
+        span_compression_same_kind_max_duration: Duration => |c, v| c.span_compression_same_kind_max_duration = v;
         /// `log_level` of the agent's own log lines.
         log_level: crate::LogLevel => |c, v| c.log_level = v;
     }

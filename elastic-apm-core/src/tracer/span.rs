@@ -16,6 +16,11 @@ pub(crate) struct SpanInner {
     pub(crate) tx: Arc<TxInner>,
     pub(crate) id: SpanId,
     parent_id: SpanId,
+    /// The parent span (`None`: the transaction), whose buffer this span's end offers
+    /// itself to for compression.
+    parent: Option<Arc<SpanInner>>,
+    /// One ended child kept back for compression with its next sibling.
+    buffer: super::compression::Buffer,
     exit: bool,
     /// Over `transaction_max_spans` when it started, or under such a span: never sent,
     /// only counted (and its statistics kept).
@@ -55,41 +60,30 @@ impl SpanInner {
             return;
         }
         let tx = &self.tx;
+        // Children go out before their parent.
+        if let Some(buffered) = self.buffer.take() {
+            tx.emit(buffered, true);
+        }
         let mut data = self.lock();
         let outcome = Outcome::or_inferred(
             data.outcome.or(data.instrumentation_outcome),
             data.error_captured,
         );
         let duration = end.saturating_duration_since(self.start);
-        // A fast exit span is dropped before it counts against the span limit; only a
-        // successful one that did not propagate the trace may be.
-        let fast = self.exit
-            && outcome == Outcome::Success
-            && self.discardable.load(Ordering::Relaxed)
-            && duration < tx.exit_span_min_duration;
-        if self.dropped || fast {
+        let mut context = std::mem::take(&mut data.context);
+        super::service_target::infer(&mut context, &data.kind, data.subtype.as_deref(), self.exit);
+        if self.dropped {
+            drop(data);
             tx.count_dropped();
-        }
-        if self.dropped || fast || !tx.admit_span() {
             if self.exit {
-                let mut context = std::mem::take(&mut data.context);
-                super::service_target::infer(
-                    &mut context,
-                    &data.kind,
-                    data.subtype.as_deref(),
-                    true,
-                );
-                drop(data);
-                tx.track_dropped(&context, outcome, duration);
+                tx.track_dropped(Some(&context), outcome, 1, duration);
             }
             return;
         }
-        let mut context = std::mem::take(&mut data.context);
-        super::service_target::infer(&mut context, &data.kind, data.subtype.as_deref(), self.exit);
         if let Some(statement) = context.db.as_mut().and_then(|db| db.statement.as_mut()) {
             truncate_in_place(statement, tx.agent.config().long_field_max_length);
         }
-        let span = model::Span {
+        let span = Box::new(model::Span {
             id: self.id,
             trace_id: tx.trace_id,
             transaction_id: tx.id,
@@ -108,9 +102,27 @@ impl SpanInner {
             composite: None,
             links: std::mem::take(&mut data.links),
             otel: None,
-        };
+        });
         drop(data);
-        tx.agent.report(model::Event::Span(Box::new(span)));
+        // Compressible (and droppable when fast): a successful exit span whose context
+        // did not go downstream.
+        let eligible =
+            self.exit && outcome == Outcome::Success && self.discardable.load(Ordering::Relaxed);
+        let (buffer, parent_ended) = match &self.parent {
+            Some(parent) => (&parent.buffer, parent.ended.load(Ordering::Acquire)),
+            None => (&tx.buffer, tx.has_ended()),
+        };
+        if eligible && tx.compression.enabled && !parent_ended {
+            if let Some(out) = buffer.offer(span, tx.compression) {
+                tx.emit(out, true);
+            }
+        } else {
+            // A sibling that cannot be compressed ends the sequence.
+            if let Some(buffered) = buffer.take() {
+                tx.emit(buffered, true);
+            }
+            tx.emit(span, eligible);
+        }
     }
 }
 
@@ -213,6 +225,8 @@ impl SpanBuilder {
         let inner = SpanInner {
             id: SpanId::generate(),
             parent_id: parent.id(),
+            parent: parent.as_span().cloned(),
+            buffer: Default::default(),
             exit,
             dropped,
             discardable: AtomicBool::new(exit),

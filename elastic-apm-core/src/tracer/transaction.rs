@@ -32,6 +32,10 @@ pub(crate) struct TxInner {
     max_spans: u32,
     /// `exit_span_min_duration`, read once at start.
     pub(crate) exit_span_min_duration: std::time::Duration,
+    /// The compression options, read once at start.
+    pub(crate) compression: super::compression::Compression,
+    /// One ended child span kept back for compression.
+    pub(crate) buffer: super::compression::Buffer,
     eligible_spans: AtomicU32,
     reported_spans: AtomicU32,
     dropped_spans: AtomicU32,
@@ -86,6 +90,36 @@ impl TxInner {
         }
     }
 
+    pub(crate) fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    /// Sends an ended span (or composite), unless it is a fast exit span (`discardable`
+    /// and shorter, in all, than `exit_span_min_duration`) or over the span limit; those
+    /// are counted and kept in `dropped_spans_stats`.
+    pub(crate) fn emit(&self, span: Box<model::Span>, discardable: bool) {
+        let (count, measured) = match &span.composite {
+            Some(composite) => (composite.count, composite.sum),
+            None => (1, span.duration),
+        };
+        let fast = discardable && measured < self.exit_span_min_duration;
+        if fast {
+            self.dropped_spans.fetch_add(count, Ordering::Relaxed);
+        }
+        if fast || !self.admit_span() {
+            if span
+                .context
+                .as_ref()
+                .is_some_and(|c| c.service.as_ref().is_some_and(|s| s.target.is_some()))
+            {
+                let outcome = span.outcome.unwrap_or(Outcome::Success);
+                self.track_dropped(span.context.as_deref(), outcome, count, measured);
+            }
+            return;
+        }
+        self.agent.report(model::Event::Span(span));
+    }
+
     /// Counts a span dropped for another reason than the limit (a fast exit span).
     pub(crate) fn count_dropped(&self) {
         self.dropped_spans.fetch_add(1, Ordering::Relaxed);
@@ -94,10 +128,12 @@ impl TxInner {
     /// Adds a dropped exit span to `dropped_spans_stats`, by destination and outcome.
     pub(crate) fn track_dropped(
         &self,
-        context: &model::SpanContext,
+        context: Option<&model::SpanContext>,
         outcome: Outcome,
+        count: u32,
         duration: std::time::Duration,
     ) {
+        let Some(context) = context else { return };
         let target = context.service.as_ref().and_then(|s| s.target.as_ref());
         let resource = context
             .destination
@@ -123,17 +159,19 @@ impl TxInner {
         });
         match found {
             Some(stats) => {
-                stats.duration.count = stats.duration.count.saturating_add(1);
+                stats.duration.count = stats.duration.count.saturating_add(count);
                 stats.duration.sum.us = stats.duration.sum.us.saturating_add(us);
             }
             None if room => {
-                stats.push(DroppedSpanStats::new(
+                let mut entry = DroppedSpanStats::new(
                     resource.map(str::to_owned),
                     target_type.map(str::to_owned),
                     target_name.map(str::to_owned),
                     outcome,
                     us,
-                ));
+                );
+                entry.duration.count = count;
+                stats.push(entry);
             }
             None => {}
         }
@@ -150,6 +188,10 @@ impl TxInner {
     fn end(&self, end: Instant) {
         if self.ended.swap(true, Ordering::AcqRel) {
             return;
+        }
+        // A child kept back for compression goes out before the transaction.
+        if let Some(buffered) = self.buffer.take() {
+            self.emit(buffered, true);
         }
         let sampled = self.is_sampled();
         // APM Server 8+ does not need unsampled transactions (tracing-sampling.md); an
@@ -337,6 +379,12 @@ impl<'a> TransactionBuilder<'a> {
             start,
             max_spans: config.transaction_max_spans,
             exit_span_min_duration: config.exit_span_min_duration,
+            compression: super::compression::Compression {
+                enabled: config.span_compression_enabled,
+                exact_match_max: config.span_compression_exact_match_max_duration,
+                same_kind_max: config.span_compression_same_kind_max_duration,
+            },
+            buffer: Default::default(),
             eligible_spans: AtomicU32::new(0),
             reported_spans: AtomicU32::new(0),
             dropped_spans: AtomicU32::new(0),
