@@ -162,6 +162,9 @@ pub struct Config {
     pub span_compression_exact_match_max_duration: Duration,
     /// `span_compression_same_kind_max_duration` (default 0ms: off) (dynamic).
     pub span_compression_same_kind_max_duration: Duration,
+    /// `span_stack_trace_min_duration` (default 5ms): spans at least this long get a
+    /// stack trace; `None` (a negative value) never, zero always (dynamic).
+    pub span_stack_trace_min_duration: Option<Duration>,
 }
 
 /// Which cloud metadata service the agent asks for `metadata.cloud` (`cloud_provider`).
@@ -219,6 +222,7 @@ impl Default for Config {
             span_compression_enabled: true,
             span_compression_exact_match_max_duration: Duration::from_millis(50),
             span_compression_same_kind_max_duration: Duration::ZERO,
+            span_stack_trace_min_duration: Some(Duration::from_millis(5)),
         }
     }
 }
@@ -462,6 +466,18 @@ impl Config {
                             "a duration such as 5ms",
                         )
                     })?;
+            }
+            "span_stack_trace_min_duration" => {
+                self.span_stack_trace_min_duration = match value.strip_prefix('-') {
+                    // Negative: never. Any negative duration says so.
+                    Some(rest) if parse_duration(rest).is_some() => None,
+                    _ => Some(parse_duration(value).ok_or_else(|| {
+                        invalid(
+                            "span_stack_trace_min_duration",
+                            "a duration such as 5ms, or -1ms for never",
+                        )
+                    })?),
+                };
             }
             _ => return Ok(false),
         }

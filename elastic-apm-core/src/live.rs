@@ -73,6 +73,7 @@ pub(crate) const DYNAMIC_OPTIONS: &[&str] = &[
     "span_compression_enabled",
     "span_compression_exact_match_max_duration",
     "span_compression_same_kind_max_duration",
+    "span_stack_trace_min_duration",
     "stack_trace_limit",
     "trace_continuation_strategy",
     "transaction_ignore_urls",

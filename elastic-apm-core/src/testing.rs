@@ -347,6 +347,7 @@ pub mod samples {
                 trace_id: TraceId::generate(),
                 span_id: SpanId::generate(),
             }],
+            pending_stack: None,
             otel: Some(OtelInfo {
                 span_kind: Some(Cow::Borrowed("CLIENT")),
                 attributes: Some(custom()),

@@ -575,3 +575,54 @@ fn a_fast_composite_is_dropped_whole_and_counted() {
     assert_eq!((tx.span_count.started, tx.span_count.dropped), (0, 4));
     assert_eq!(tx.dropped_spans_stats[0].duration.count, 4);
 }
+
+#[test]
+fn slow_spans_get_a_stack_trace_fast_ones_do_not() {
+    use std::time::Duration;
+    // Default threshold (5 ms): a fast span has none, a slow one has one.
+    let (agent, recorder) = recording_agent(|b| b.span_compression_enabled(false));
+    let tx = agent.start_transaction("t", "request");
+    tx.start_span("fast", "app").end();
+    let slow = tx.start_span("slow", "app");
+    std::thread::sleep(Duration::from_millis(6));
+    slow.end();
+    tx.end();
+    let spans = recorder.spans();
+    assert!(spans[0].stacktrace.is_empty());
+    let frames = serde_json::to_string(&spans[1].stacktrace).unwrap();
+    assert!(
+        frames.contains("slow_spans_get_a_stack_trace_fast_ones_do_not"),
+        "where the span ended: {frames}"
+    );
+    assert!(
+        !frames.contains("elastic_apm_core::tracer"),
+        "the agent own frames are left out: {frames}"
+    );
+
+    // Zero: always. Negative (None): never.
+    for (min, expected) in [(Some(Duration::ZERO), true), (None, false)] {
+        let (agent, recorder) = recording_agent(|b| b.span_stack_trace_min_duration(min));
+        let tx = agent.start_transaction("t", "request");
+        let span = tx.start_span("s", "app");
+        std::thread::sleep(Duration::from_millis(6));
+        span.end();
+        tx.end();
+        assert_eq!(
+            !recorder.spans()[0].stacktrace.is_empty(),
+            expected,
+            "{min:?}"
+        );
+    }
+    let mut config = elastic_apm_core::Config::default();
+    config
+        .apply("span_stack_trace_min_duration", "-1ms")
+        .unwrap();
+    assert_eq!(config.span_stack_trace_min_duration, None);
+    config
+        .apply("span_stack_trace_min_duration", "10ms")
+        .unwrap();
+    assert_eq!(
+        config.span_stack_trace_min_duration,
+        Some(Duration::from_millis(10))
+    );
+}

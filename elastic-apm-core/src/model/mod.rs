@@ -61,8 +61,10 @@ impl Event {
     /// call it in the background before serialising; serialising without it leaves
     /// error stack traces out.
     pub fn prepare(&mut self) {
-        if let Event::Error(error) = self {
-            error.resolve_stacktrace();
+        match self {
+            Event::Error(error) => error.resolve_stacktrace(),
+            Event::Span(span) => span.resolve_stacktrace(),
+            _ => {}
         }
     }
 

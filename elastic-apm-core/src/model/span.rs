@@ -66,9 +66,24 @@ pub struct Span {
     /// Links to other traces.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
+    /// The stack as captured, symbolised later by [`Span::resolve_stacktrace`].
+    #[serde(skip)]
+    pub(crate) pending_stack: Option<super::PendingStack>,
     /// OpenTelemetry attributes and kind, for bridged spans.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otel: Option<OtelInfo>,
+}
+
+impl Span {
+    /// Symbolises the stack captured when the span ended (slower than
+    /// `span_stack_trace_min_duration`); reporters call it, through
+    /// [`Event::prepare`](super::Event::prepare), off the request path.
+    pub fn resolve_stacktrace(&mut self) {
+        if let Some(pending) = self.pending_stack.take() {
+            self.stacktrace =
+                crate::tracer::parse_backtrace(&pending.backtrace.to_string(), pending.limit);
+        }
+    }
 }
 
 /// `span.context`.

@@ -188,13 +188,9 @@ pub(crate) fn parse_backtrace(text: &str, limit: usize) -> Vec<StackFrame> {
         .ok()
         .map(|d| d.to_string_lossy().into_owned());
     let mut frames: Vec<StackFrame> = Vec::new();
-    let mut skipping = false;
     for line in text.lines() {
         let line = line.trim();
         if let Some(location) = line.strip_prefix("at ") {
-            if skipping {
-                continue;
-            }
             if let Some(frame) = frames.last_mut() {
                 let mut parts = location.rsplitn(3, ':');
                 let (col, lineno, path) = (parts.next(), parts.next(), parts.next());
@@ -227,13 +223,6 @@ pub(crate) fn parse_backtrace(text: &str, limit: usize) -> Vec<StackFrame> {
             continue;
         }
         let function = strip_hash(function);
-        skipping = is_capture_frame(function);
-        if skipping {
-            continue;
-        }
-        if frames.len() >= limit {
-            break;
-        }
         frames.push(StackFrame {
             filename: "<unknown>".to_owned(),
             function: Some(function.to_owned()),
@@ -242,6 +231,20 @@ pub(crate) fn parse_backtrace(text: &str, limit: usize) -> Vec<StackFrame> {
             ..StackFrame::default()
         });
     }
+    // Leave out the capture machinery and the agent: everything up to the last of its
+    // frames before the first application frame (generic library code it called, such
+    // as `Option::map` or a `drop_in_place` of its types, included).
+    let agent = |f: &StackFrame| f.function.as_deref().is_some_and(is_capture_frame);
+    let first_app = frames
+        .iter()
+        .position(|f| !f.library_frame && !agent(f))
+        .unwrap_or(frames.len());
+    let cut = frames[..first_app]
+        .iter()
+        .rposition(agent)
+        .map_or(0, |i| i + 1);
+    frames.drain(..cut);
+    frames.truncate(limit);
     frames
 }
 
@@ -262,14 +265,9 @@ fn strip_hash(function: &str) -> &str {
 
 /// Frames of the capture machinery itself: the backtrace and this agent.
 fn is_capture_frame(function: &str) -> bool {
-    [
-        "std::backtrace",
-        "<std::backtrace",
-        "elastic_apm_core::",
-        "<elastic_apm_core::",
-    ]
-    .iter()
-    .any(|p| function.starts_with(p))
+    function.starts_with("std::backtrace")
+        || function.starts_with("<std::backtrace")
+        || function.contains("elastic_apm_core::")
 }
 
 fn is_library_function(function: &str) -> bool {

@@ -297,6 +297,9 @@ impl AgentBuilder {
         span_compression_exact_match_max_duration: Duration => |c, v| c.span_compression_exact_match_max_duration = v;
         /// `span_compression_same_kind_max_duration` (zero: no same-kind compression).
         span_compression_same_kind_max_duration: Duration => |c, v| c.span_compression_same_kind_max_duration = v;
+        /// `span_stack_trace_min_duration`: spans at least this long get a stack trace
+        /// (`None`: never; zero: always).
+        span_stack_trace_min_duration: Option<Duration> => |c, v| c.span_stack_trace_min_duration = v;
         /// `log_level` of the agent's own log lines.
         log_level: crate::LogLevel => |c, v| c.log_level = v;
     }

@@ -83,6 +83,14 @@ impl SpanInner {
         if let Some(statement) = context.db.as_mut().and_then(|db| db.statement.as_mut()) {
             truncate_in_place(statement, tx.agent.config().long_field_max_length);
         }
+        // A slow span's stack: raw frames now, symbolised by the reporter.
+        let pending_stack = tx
+            .span_stack
+            .filter(|(min, _)| duration >= *min)
+            .map(|(_, limit)| model::PendingStack {
+                backtrace: Arc::new(std::backtrace::Backtrace::force_capture()),
+                limit,
+            });
         let span = Box::new(model::Span {
             id: self.id,
             trace_id: tx.trace_id,
@@ -101,6 +109,7 @@ impl SpanInner {
             stacktrace: Vec::new(),
             composite: None,
             links: std::mem::take(&mut data.links),
+            pending_stack,
             otel: None,
         });
         drop(data);

@@ -32,6 +32,8 @@ pub(crate) struct TxInner {
     max_spans: u32,
     /// `exit_span_min_duration`, read once at start.
     pub(crate) exit_span_min_duration: std::time::Duration,
+    /// `span_stack_trace_min_duration` and `stack_trace_limit`, read once at start.
+    pub(crate) span_stack: Option<(std::time::Duration, usize)>,
     /// The compression options, read once at start.
     pub(crate) compression: super::compression::Compression,
     /// One ended child span kept back for compression.
@@ -379,6 +381,10 @@ impl<'a> TransactionBuilder<'a> {
             start,
             max_spans: config.transaction_max_spans,
             exit_span_min_duration: config.exit_span_min_duration,
+            span_stack: config
+                .span_stack_trace_min_duration
+                .filter(|_| config.stack_trace_limit > 0)
+                .map(|min| (min, config.stack_trace_limit)),
             compression: super::compression::Compression {
                 enabled: config.span_compression_enabled,
                 exact_match_max: config.span_compression_exact_match_max_duration,
