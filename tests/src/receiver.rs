@@ -209,6 +209,16 @@ impl IntakeReceiver {
         }
     }
 
+    /// An agent builder sending here: environment ignored, no cloud lookups, no central
+    /// configuration polls (tests that want them turn them back on).
+    pub fn agent_builder(&self) -> elastic_apm_core::AgentBuilder {
+        elastic_apm_core::Agent::builder()
+            .read_env(false)
+            .server_url(self.url())
+            .cloud_provider(elastic_apm_core::CloudProvider::None)
+            .central_config(false)
+    }
+
     /// `http://127.0.0.1:<port>`, for `server_url`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

@@ -10,9 +10,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;
+use elastic_apm_core::Agent;
 use elastic_apm_core::model::Outcome;
 use elastic_apm_core::testing::{Recorder, recording_agent};
-use elastic_apm_core::{Agent, CloudProvider};
 use elastic_apm_tower::ApmLayer;
 use http::StatusCode;
 use intake_receiver::IntakeReceiver;
@@ -303,13 +303,7 @@ async fn failures_are_failures_and_credentials_never_show() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_validates_through_the_intake_receiver() {
     let receiver = IntakeReceiver::start().await;
-    let agent = Agent::builder()
-        .read_env(false)
-        .service_name("reqwest-e2e")
-        .server_url(receiver.url())
-        .cloud_provider(CloudProvider::None)
-        .central_config(false)
-        .build();
+    let agent = receiver.agent_builder().service_name("reqwest-e2e").build();
     let (down_addr, _) = downstream(&agent).await;
     let client = elastic_apm_reqwest::instrument(reqwest::Client::new(), &agent);
     let up_addr = upstream(

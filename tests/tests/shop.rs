@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use elastic_apm_core::{Agent, CloudProvider};
 use examples::shop;
 use intake_receiver::IntakeReceiver;
 use serde_json::Value;
@@ -42,13 +41,7 @@ type Call<'a> = (&'a str, &'a str, Option<&'a str>, &'a [(&'a str, &'a str)]);
 /// both down gracefully, and collects what arrived.
 async fn run(requests: &[Call<'_>]) -> Run {
     let receiver = IntakeReceiver::start().await;
-    let agent = Agent::builder()
-        .read_env(false)
-        .service_name("shop")
-        .server_url(receiver.url())
-        .cloud_provider(CloudProvider::None)
-        .central_config(false)
-        .build();
+    let agent = receiver.agent_builder().service_name("shop").build();
     let db = shop::Db::connect(None, &agent).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

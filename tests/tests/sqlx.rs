@@ -280,13 +280,7 @@ async fn spans_nest_under_the_handlers_transaction_and_validate() {
     use elastic_apm_tower::ApmLayer;
 
     let receiver = intake_receiver::IntakeReceiver::start().await;
-    let agent = Agent::builder()
-        .read_env(false)
-        .service_name("sqlx-e2e")
-        .server_url(receiver.url())
-        .cloud_provider(elastic_apm_core::CloudProvider::None)
-        .central_config(false)
-        .build();
+    let agent = receiver.agent_builder().service_name("sqlx-e2e").build();
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(1)
         .connect("sqlite::memory:")
@@ -366,12 +360,9 @@ async fn ten_thousand_queries(compression: bool) {
     use elastic_apm_tower::ApmLayer;
 
     let receiver = intake_receiver::IntakeReceiver::start().await;
-    let agent = Agent::builder()
-        .read_env(false)
+    let agent = receiver
+        .agent_builder()
         .service_name("sqlx-e2e")
-        .server_url(receiver.url())
-        .cloud_provider(elastic_apm_core::CloudProvider::None)
-        .central_config(false)
         .span_compression_enabled(compression)
         .build();
     let pool = sqlx::sqlite::SqlitePoolOptions::new()

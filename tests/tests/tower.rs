@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use elastic_apm_core::model::{self, Outcome};
 use elastic_apm_core::testing::{Recorder, recording_agent};
-use elastic_apm_core::{Agent, AgentBuilder, CaptureBody, CloudProvider, in_span};
+use elastic_apm_core::{Agent, AgentBuilder, CaptureBody, in_span};
 use elastic_apm_tower::{ApmLayer, ReportedError};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -532,12 +532,9 @@ async fn a_plain_hyper_service_behind_a_hyper_util_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_validates_through_the_intake_receiver() {
     let receiver = IntakeReceiver::start().await;
-    let agent = Agent::builder()
-        .read_env(false)
+    let agent = receiver
+        .agent_builder()
         .service_name("tower-e2e")
-        .server_url(receiver.url())
-        .cloud_provider(CloudProvider::None)
-        .central_config(false)
         .capture_body(CaptureBody::All)
         .build();
     let addr = serve(app(&agent)).await;
