@@ -22,6 +22,15 @@ fn postgres_url() -> Option<String> {
     }
 }
 
+/// Serves `app` on loopback and returns the body of one `GET path`.
+async fn get_once(app: axum::Router, path: &str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let response = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+    response.text().await.unwrap()
+}
+
 fn recorded() -> (Agent, Recorder) {
     recording_agent(|b| b.service_name("sqlx-e2e"))
 }
@@ -312,15 +321,7 @@ async fn spans_nest_under_the_handlers_transaction_and_validate() {
         )
         .with_state(pool)
         .layer(ApmLayer::new(&agent));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let body = reqwest::get(format!("http://{addr}/products"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = get_once(app, "/products").await;
     assert_eq!(body, "1");
     // 1 transaction, 5 spans (BEGIN, INSERT, COMMIT, SELECT, the failing one), 1 error.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -389,15 +390,7 @@ async fn ten_thousand_queries(compression: bool) {
         )
         .with_state(pool)
         .layer(ApmLayer::new(&agent));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let body = reqwest::get(format!("http://{addr}/report"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = get_once(app, "/report").await;
     assert_eq!(body, (0..10_000i64).sum::<i64>().to_string());
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while receiver.accepted("transaction").is_empty() && std::time::Instant::now() < deadline {
