@@ -85,24 +85,16 @@ impl TxGuard {
         } else {
             None
         };
-        let had_body = body.is_some();
+        let mut builder = configure(self.agent.error(error).parent(self.tx.segment()));
         if let Some(body) = body {
-            self.tx.with_context(|c| {
+            // On the error's copy of the request only: the transaction keeps its own.
+            builder = builder.with_context(move |c| {
                 if let Some(request) = c.request.as_mut() {
                     request.body = Some(body);
                 }
             });
         }
-        let builder = self.agent.error(error).parent(self.tx.segment());
-        configure(builder).capture();
-        if had_body && self.capture_body == CaptureBody::Errors {
-            // Errors only: the transaction does not keep it.
-            self.tx.with_context(|c| {
-                if let Some(request) = c.request.as_mut() {
-                    request.body = None;
-                }
-            });
-        }
+        builder.capture();
     }
 
     pub(crate) fn body_finished(&mut self, sent: bool) {

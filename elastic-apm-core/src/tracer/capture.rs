@@ -47,7 +47,11 @@ pub struct ErrorBuilder<'a> {
     parent: Option<Segment>,
     handled: Option<bool>,
     stack: Option<Arc<Backtrace>>,
+    edit_context: Option<ContextEdit<'a>>,
 }
+
+/// A change to an error's context, applied when it is captured.
+type ContextEdit<'a> = Box<dyn FnOnce(&mut model::Context) + 'a>;
 
 impl fmt::Debug for ErrorBuilder<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -70,7 +74,16 @@ impl<'a> ErrorBuilder<'a> {
             parent: None,
             handled: None,
             stack: None,
+            edit_context: None,
         }
+    }
+
+    /// Edits the error's context (a copy of its transaction's, when that is sampled),
+    /// e.g. to add what only errors carry, such as a request body under
+    /// `capture_body=errors`. Not run for errors of unsampled transactions.
+    pub fn with_context(mut self, edit: impl FnOnce(&mut model::Context) + 'a) -> Self {
+        self.edit_context = Some(Box::new(edit));
+        self
     }
 
     /// The exception type to report, instead of the Rust type's name (`panic`, say).
@@ -107,6 +120,7 @@ impl<'a> ErrorBuilder<'a> {
             parent,
             handled,
             stack,
+            edit_context,
         } = self;
         if !agent.is_recording() {
             return None;
@@ -171,9 +185,17 @@ impl<'a> ErrorBuilder<'a> {
                 kind: data.kind.to_string(),
                 sampled: tx.is_sampled(),
             });
-            if tx.is_sampled() && !data.context.is_empty() {
-                event.context = Some(Box::new(data.context.clone()));
+            if tx.is_sampled() {
+                let mut context = data.context.clone();
+                if let Some(edit) = edit_context {
+                    edit(&mut context);
+                }
+                event.context = (!context.is_empty()).then(|| Box::new(context));
             }
+        } else if let Some(edit) = edit_context {
+            let mut context = model::Context::default();
+            edit(&mut context);
+            event.context = (!context.is_empty()).then(|| Box::new(context));
         }
         agent.report(model::Event::Error(Box::new(event)));
         Some(id)
