@@ -165,6 +165,15 @@ pub struct Config {
     /// `span_stack_trace_min_duration` (default 5ms): spans at least this long get a
     /// stack trace; `None` (a negative value) never, zero always (dynamic).
     pub span_stack_trace_min_duration: Option<Duration>,
+    /// `metrics_interval` (default 30s): how often metrics are gathered and sent; zero
+    /// sends none.
+    pub metrics_interval: Duration,
+    /// `disable_metrics` (default none): metric names, with wildcards, not to send
+    /// (`system.*`, `agent.events.*`).
+    pub disable_metrics: WildcardMatchers,
+    /// `breakdown_metrics` (default true): record the time spent per span type in each
+    /// transaction group (`span.self_time.*`).
+    pub breakdown_metrics: bool,
 }
 
 /// Which cloud metadata service the agent asks for `metadata.cloud` (`cloud_provider`).
@@ -223,6 +232,9 @@ impl Default for Config {
             span_compression_exact_match_max_duration: Duration::from_millis(50),
             span_compression_same_kind_max_duration: Duration::ZERO,
             span_stack_trace_min_duration: Some(Duration::from_millis(5)),
+            metrics_interval: Duration::from_secs(30),
+            disable_metrics: WildcardMatchers::default(),
+            breakdown_metrics: true,
         }
     }
 }
@@ -478,6 +490,15 @@ impl Config {
                         )
                     })?),
                 };
+            }
+            "metrics_interval" => {
+                self.metrics_interval = parse_duration(value)
+                    .ok_or_else(|| invalid("metrics_interval", "a duration such as 30s, or 0s"))?;
+            }
+            "disable_metrics" => self.disable_metrics = parse_list(value),
+            "breakdown_metrics" => {
+                self.breakdown_metrics = parse_bool(value)
+                    .ok_or_else(|| invalid("breakdown_metrics", "true or false"))?
             }
             _ => return Ok(false),
         }

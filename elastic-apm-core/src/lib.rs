@@ -47,6 +47,7 @@ mod error;
 mod ids;
 mod live;
 mod logging;
+mod metrics;
 pub mod model;
 pub mod report;
 pub mod sampling;
@@ -74,6 +75,7 @@ pub use crate::context::{ApmFuture, ApmFutureExt, EnterGuard, InSpan, current_se
 pub use crate::error::{ConfigError, TraceContextError, TransportError};
 pub use crate::ids::{ErrorId, HexBuf, SpanId, TraceId};
 pub use crate::live::{ConfigSnapshot, ServerVersion};
+pub use crate::metrics::{Counter, Gauge, MetricBuilder};
 pub use crate::model::Outcome;
 pub use crate::report::Reporter;
 pub use crate::sampling::SampleRate;

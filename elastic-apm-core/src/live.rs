@@ -20,6 +20,7 @@ use crate::sanitize::Sanitizer;
 /// parts of which (framework, cloud) are learned after start-up.
 pub(crate) struct Shared {
     pub(crate) live: LiveConfig,
+    pub(crate) metrics: crate::metrics::Metrics,
     metadata: Metadata,
     framework: OnceLock<NameVersion>,
     cloud: OnceLock<Cloud>,
@@ -29,6 +30,7 @@ impl Shared {
     pub(crate) fn new(config: Config, metadata: Metadata) -> Self {
         Shared {
             live: LiveConfig::new(config),
+            metrics: crate::metrics::Metrics::new(),
             metadata,
             framework: OnceLock::new(),
             cloud: OnceLock::new(),

@@ -2,6 +2,9 @@
 //! to the reporter.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::model::Event;
 
 /// A reading of the reporter's counters, all monotonic since the agent started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -9,6 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Health {
     /// Events handed to the reporter (`agent.events.total`).
     pub events_total: u64,
+    /// Of those, transactions, spans, errors and metricsets (zero where the reporter
+    /// does not count by type).
+    pub events_by_type: EventCounts,
     /// Events waiting in the queue now.
     pub queue_len: u64,
     /// Events APM Server accepted.
@@ -27,6 +33,33 @@ pub struct Health {
     pub failed_requests: u64,
     /// Compressed body bytes sent (`agent.events.requests.bytes`).
     pub bytes_sent: u64,
+    /// Of those, bytes of failed requests.
+    pub bytes_failed: u64,
+    /// Time intake requests took, from opening to the server's answer.
+    pub request_time: Duration,
+    /// Of that, the time of failed requests.
+    pub failed_request_time: Duration,
+}
+
+/// Events counted by type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EventCounts {
+    /// Transactions.
+    pub transactions: u64,
+    /// Spans.
+    pub spans: u64,
+    /// Errors.
+    pub errors: u64,
+    /// Metricsets.
+    pub metricsets: u64,
+}
+
+impl EventCounts {
+    /// Their sum.
+    pub fn sum(&self) -> u64 {
+        self.transactions + self.spans + self.errors + self.metricsets
+    }
 }
 
 impl Health {
@@ -37,10 +70,11 @@ impl Health {
 }
 
 /// The live counters behind [`Health`]. Each is its own atomic; the enqueue path
-/// touches two of them.
+/// touches one or two of them, and reads the queue's high-water mark.
 #[derive(Debug, Default)]
 pub(crate) struct HealthCounters {
-    pub(crate) events_total: AtomicU64,
+    /// Events offered to the queue, by [`type_index`].
+    pub(crate) by_type: [AtomicU64; 4],
     pub(crate) dequeued: AtomicU64,
     pub(crate) events_sent: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
@@ -49,6 +83,22 @@ pub(crate) struct HealthCounters {
     pub(crate) requests: AtomicU64,
     pub(crate) failed_requests: AtomicU64,
     pub(crate) bytes_sent: AtomicU64,
+    pub(crate) bytes_failed: AtomicU64,
+    pub(crate) request_us: AtomicU64,
+    pub(crate) failed_request_us: AtomicU64,
+    /// The queue's highest and lowest length since metrics were last gathered.
+    pub(crate) queue_max: AtomicU64,
+    pub(crate) queue_min: AtomicU64,
+}
+
+/// The index of an event's type in [`HealthCounters::by_type`].
+pub(crate) fn type_index(event: &Event) -> usize {
+    match event {
+        Event::Transaction(_) => 0,
+        Event::Span(_) => 1,
+        Event::Error(_) => 2,
+        Event::Metricset(_) => 3,
+    }
 }
 
 impl HealthCounters {
@@ -58,10 +108,18 @@ impl HealthCounters {
 
     pub(crate) fn read(&self) -> Health {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let total = get(&self.events_total);
+        let [transactions, spans, errors, metricsets] = self.by_type.each_ref().map(get);
+        let events_by_type = EventCounts {
+            transactions,
+            spans,
+            errors,
+            metricsets,
+        };
+        let total = events_by_type.sum();
         let dropped_queue_full = get(&self.dropped_queue_full);
         Health {
             events_total: total,
+            events_by_type,
             queue_len: total.saturating_sub(dropped_queue_full + get(&self.dequeued)),
             events_sent: get(&self.events_sent),
             dropped_queue_full,
@@ -70,6 +128,32 @@ impl HealthCounters {
             requests: get(&self.requests),
             failed_requests: get(&self.failed_requests),
             bytes_sent: get(&self.bytes_sent),
+            bytes_failed: get(&self.bytes_failed),
+            request_time: Duration::from_micros(get(&self.request_us)),
+            failed_request_time: Duration::from_micros(get(&self.failed_request_us)),
         }
+    }
+
+    /// Records the queue's length after an event went in; `len == capacity` for an
+    /// event the full queue turned away.
+    pub(crate) fn queue_grew_to(&self, len: u64) {
+        // A plain load first: the common case writes nothing to this shared line.
+        if len > self.queue_max.load(Ordering::Relaxed) {
+            self.queue_max.fetch_max(len, Ordering::Relaxed);
+        }
+    }
+
+    /// Records the queue's length after an event came out.
+    pub(crate) fn queue_shrank_to(&self, len: u64) {
+        if len < self.queue_min.load(Ordering::Relaxed) {
+            self.queue_min.fetch_min(len, Ordering::Relaxed);
+        }
+    }
+
+    /// The lowest and highest queue length since the last call; both restart from `now`.
+    pub(crate) fn take_queue_range(&self, now: u64) -> (u64, u64) {
+        let min = self.queue_min.swap(now, Ordering::Relaxed).min(now);
+        let max = self.queue_max.swap(now, Ordering::Relaxed).max(now);
+        (min, max)
     }
 }

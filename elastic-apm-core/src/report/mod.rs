@@ -13,8 +13,8 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub use self::health::Health;
-pub(crate) use self::health::HealthCounters;
+pub use self::health::{EventCounts, Health};
+pub(crate) use self::health::{HealthCounters, type_index};
 use crate::model::Event;
 
 /// The future returned by [`Reporter::flush`]: `true` when everything reported before

@@ -148,6 +148,31 @@ impl Agent {
         ErrorBuilder::new(self, error)
     }
 
+    /// Names an application metric to register as a [`Counter`](crate::Counter) or a
+    /// [`Gauge`](crate::Gauge); it is sent with the agent's metrics every
+    /// `metrics_interval`. On a disabled agent the metric does nothing.
+    pub fn metric(
+        &self,
+        name: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> crate::MetricBuilder<'_> {
+        let registry = self.inner.enabled.then_some(&self.inner.shared.metrics.app);
+        crate::MetricBuilder::new(registry, name.into())
+    }
+
+    /// Gathers every metric now (breakdown, system, process, cgroup, tokio runtime,
+    /// agent health, application), as the APM Server transport does every
+    /// `metrics_interval`; for a custom [`Reporter`], which is not asked for metrics.
+    /// Counters restart from here: what this returns is not sent again.
+    pub fn collect_metrics(&self) -> Vec<crate::model::MetricSet> {
+        if !self.inner.enabled {
+            return Vec::new();
+        }
+        let shared = &self.inner.shared;
+        shared
+            .metrics
+            .collect(shared.live.local(), self.inner.reporter.health(), None)
+    }
+
     /// Events the reporter has dropped so far.
     pub fn dropped_events(&self) -> u64 {
         self.inner.reporter.dropped()
@@ -170,6 +195,10 @@ impl Agent {
     /// is queued, which a process that exits right away does not wait for.
     pub fn shutdown(&self, timeout: Duration) -> Flush {
         self.inner.reporter.shutdown(timeout)
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.inner.shared
     }
 
     pub(crate) fn report(&self, event: crate::model::Event) {
@@ -300,6 +329,12 @@ impl AgentBuilder {
         /// `span_stack_trace_min_duration`: spans at least this long get a stack trace
         /// (`None`: never; zero: always).
         span_stack_trace_min_duration: Option<Duration> => |c, v| c.span_stack_trace_min_duration = v;
+        /// `metrics_interval`: how often metrics are sent (zero: never).
+        metrics_interval: Duration => |c, v| c.metrics_interval = v;
+        /// `disable_metrics`: metric names (wildcards allowed) not to send.
+        disable_metrics: crate::WildcardMatchers => |c, v| c.disable_metrics = v;
+        /// `breakdown_metrics`: record time spent per span type (`span.self_time.*`).
+        breakdown_metrics: bool => |c, v| c.breakdown_metrics = v;
         /// `log_level` of the agent's own log lines.
         log_level: crate::LogLevel => |c, v| c.log_level = v;
     }

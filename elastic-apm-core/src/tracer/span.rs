@@ -10,6 +10,7 @@ use super::micros;
 use super::segment::Segment;
 use super::transaction::TxInner;
 use crate::ids::{SpanId, TraceId};
+use crate::metrics::{ChildTimer, nanos_since};
 use crate::model::{self, LabelValue, Link, Outcome, SpanContext, limits::truncate_in_place};
 
 pub(crate) struct SpanInner {
@@ -21,6 +22,8 @@ pub(crate) struct SpanInner {
     parent: Option<Arc<SpanInner>>,
     /// One ended child kept back for compression with its next sibling.
     buffer: super::compression::Buffer,
+    /// When direct children run, for this span's self time (breakdown metrics).
+    children: ChildTimer,
     exit: bool,
     /// Over `transaction_max_spans` when it started, or under such a span: never sent,
     /// only counted (and its statistics kept).
@@ -55,6 +58,13 @@ impl SpanInner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The child timer of this span's parent (span or transaction).
+    fn parent_timer(&self) -> &ChildTimer {
+        self.parent
+            .as_ref()
+            .map_or(&self.tx.children, |parent| &parent.children)
+    }
+
     fn end(&self, end: Instant) {
         if self.ended.swap(true, Ordering::AcqRel) {
             return;
@@ -70,6 +80,14 @@ impl SpanInner {
             data.error_captured,
         );
         let duration = end.saturating_duration_since(self.start);
+        if tx.breakdown {
+            let end_ns = nanos_since(tx.start, end);
+            self.parent_timer().child_ended(end_ns);
+            let duration_ns = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+            let self_ns = duration_ns.saturating_sub(self.children.covered_until(end_ns));
+            tx.self_times
+                .add(&data.kind, data.subtype.as_ref(), self_ns);
+        }
         let mut context = std::mem::take(&mut data.context);
         super::service_target::infer(&mut context, &data.kind, data.subtype.as_deref(), self.exit);
         if self.dropped {
@@ -144,6 +162,7 @@ pub struct SpanBuilder {
     subtype: Option<Cow<'static, str>>,
     action: Option<Cow<'static, str>>,
     exit: bool,
+    started_at: Option<Instant>,
     links: Vec<Link>,
 }
 
@@ -165,6 +184,7 @@ impl SpanBuilder {
             subtype: None,
             action: None,
             exit: false,
+            started_at: None,
             links: Vec::new(),
         }
     }
@@ -188,6 +208,12 @@ impl SpanBuilder {
         self
     }
 
+    /// When the span started, if before now (a timing taken elsewhere).
+    pub fn started_at(mut self, at: Instant) -> Self {
+        self.started_at = Some(at);
+        self
+    }
+
     /// Links the span to a span of another trace.
     pub fn link(mut self, link: Link) -> Self {
         self.links.push(link);
@@ -204,6 +230,7 @@ impl SpanBuilder {
             subtype,
             action,
             exit,
+            started_at,
             links,
         } = self;
         let tx = Arc::clone(parent.tx());
@@ -231,15 +258,21 @@ impl SpanBuilder {
         } else {
             name
         };
+        let start = started_at.unwrap_or_else(Instant::now);
+        if tx.breakdown {
+            let timer = parent.as_span().map_or(&tx.children, |p| &p.children);
+            timer.child_started(nanos_since(tx.start, start));
+        }
         let inner = SpanInner {
             id: SpanId::generate(),
             parent_id: parent.id(),
             parent: parent.as_span().cloned(),
             buffer: Default::default(),
+            children: ChildTimer::default(),
             exit,
             dropped,
             discardable: AtomicBool::new(exit),
-            start: Instant::now(),
+            start,
             ended: AtomicBool::new(false),
             data: Mutex::new(SpanData {
                 name,
@@ -399,6 +432,13 @@ impl Span {
     /// Ends the span now.
     pub fn end(self) {
         drop(self);
+    }
+
+    /// Ends the span at `at` (a timing taken elsewhere).
+    pub fn end_at(mut self, at: Instant) {
+        if let State::Recording(span) = std::mem::replace(&mut self.0, State::Noop) {
+            span.end(at);
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use super::span::Span;
 use super::{Agent, micros, now_micros};
 use crate::config::TraceContinuationStrategy;
 use crate::ids::{SpanId, TraceId};
+use crate::metrics::{ChildTimer, SelfTime, SelfTimes, nanos_since};
 use crate::model::{self, Context, DroppedSpanStats, LabelValue, Link, Outcome, SpanCount, User};
 use crate::sampling::SampleRate;
 use crate::trace_context::{TraceContext, TraceFlags, TraceParent, TraceState};
@@ -38,6 +39,12 @@ pub(crate) struct TxInner {
     pub(crate) compression: super::compression::Compression,
     /// One ended child span kept back for compression.
     pub(crate) buffer: super::compression::Buffer,
+    /// Breakdown metrics are recorded (`breakdown_metrics`, and sampled).
+    pub(crate) breakdown: bool,
+    /// When direct children run, for the transaction's self time.
+    pub(crate) children: ChildTimer,
+    /// Spans' self times by type, added to the agent's breakdown at the end.
+    pub(crate) self_times: SelfTimes,
     eligible_spans: AtomicU32,
     reported_spans: AtomicU32,
     dropped_spans: AtomicU32,
@@ -187,6 +194,24 @@ impl TxInner {
         }
     }
 
+    /// Adds this transaction's own self time (span type `app`) and its spans' to the
+    /// agent's breakdown metrics.
+    fn record_breakdown(&self, data: &TxData, end: Instant) {
+        let end_ns = nanos_since(self.start, end);
+        let mut times = self.self_times.take();
+        times.push(SelfTime {
+            kind: Cow::Borrowed("app"),
+            subtype: None,
+            count: 1,
+            sum_ns: end_ns.saturating_sub(self.children.covered_until(end_ns)),
+        });
+        self.agent
+            .shared()
+            .metrics
+            .breakdown
+            .record(&data.kind, &data.name, times);
+    }
+
     fn end(&self, end: Instant) {
         if self.ended.swap(true, Ordering::AcqRel) {
             return;
@@ -202,6 +227,9 @@ impl TxInner {
             return;
         }
         let mut data = self.lock();
+        if self.breakdown {
+            self.record_breakdown(&data, end);
+        }
         let outcome = Outcome::or_inferred(
             data.outcome.or(data.instrumentation_outcome),
             data.error_captured,
@@ -246,6 +274,7 @@ pub struct TransactionBuilder<'a> {
     kind: Cow<'static, str>,
     parent: Option<TraceContext>,
     timestamp: Option<SystemTime>,
+    started_at: Option<Instant>,
     links: Vec<Link>,
 }
 
@@ -266,6 +295,7 @@ impl<'a> TransactionBuilder<'a> {
             kind,
             parent: None,
             timestamp: None,
+            started_at: None,
             links: Vec::new(),
         }
     }
@@ -294,6 +324,13 @@ impl<'a> TransactionBuilder<'a> {
         self
     }
 
+    /// When the transaction started, as an [`Instant`] (a timing taken elsewhere);
+    /// overrides [`timestamp`](Self::timestamp).
+    pub fn started_at(mut self, at: Instant) -> Self {
+        self.started_at = Some(at);
+        self
+    }
+
     /// Links the transaction to another trace's span.
     pub fn link(mut self, link: Link) -> Self {
         self.links.push(link);
@@ -309,6 +346,7 @@ impl<'a> TransactionBuilder<'a> {
             kind,
             parent,
             timestamp,
+            started_at,
             mut links,
         } = self;
         if !agent.is_recording() {
@@ -361,13 +399,17 @@ impl<'a> TransactionBuilder<'a> {
             }
         };
         let now = Instant::now();
-        let (timestamp_us, start) = match timestamp {
-            Some(at) => {
+        let (timestamp_us, start) = match (started_at, timestamp) {
+            (Some(at), _) => (
+                now_micros().saturating_sub(micros(now.saturating_duration_since(at))),
+                at,
+            ),
+            (None, Some(at)) => {
                 let ago = SystemTime::now().duration_since(at).unwrap_or_default();
                 let us = at.duration_since(UNIX_EPOCH).map_or(0, micros);
                 (us, now.checked_sub(ago).unwrap_or(now))
             }
-            None => (now_micros(), now),
+            (None, None) => (now_micros(), now),
         };
         let inner = TxInner {
             agent: agent.clone(),
@@ -391,6 +433,9 @@ impl<'a> TransactionBuilder<'a> {
                 same_kind_max: config.span_compression_same_kind_max_duration,
             },
             buffer: Default::default(),
+            breakdown: config.breakdown_metrics && flags.is_sampled(),
+            children: ChildTimer::default(),
+            self_times: SelfTimes::default(),
             eligible_spans: AtomicU32::new(0),
             reported_spans: AtomicU32::new(0),
             dropped_spans: AtomicU32::new(0),
@@ -533,6 +578,13 @@ impl Transaction {
     /// Ends the transaction now. Spans still open are reported when they end.
     pub fn end(self) {
         drop(self);
+    }
+
+    /// Ends the transaction at `at` (a timing taken elsewhere).
+    pub fn end_at(mut self, at: Instant) {
+        if let Some(tx) = self.inner.take() {
+            tx.end(at);
+        }
     }
 }
 

@@ -27,7 +27,7 @@ pub use self::encoder::{EncodeError, IntakeEncoder, MAX_EVENT_SIZE};
 use crate::error::TransportError;
 use crate::live::Shared;
 use crate::model::Event;
-use crate::report::{Flush, Health, HealthCounters, Reporter};
+use crate::report::{Flush, Health, HealthCounters, Reporter, type_index};
 
 /// The reporter that sends events to APM Server; the agent's default.
 pub(crate) struct Transport {
@@ -81,7 +81,13 @@ impl Transport {
         let (events_tx, events_rx) = mpsc::channel(config.max_queue_size);
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let health = Arc::new(HealthCounters::default());
-        let worker = worker::Worker::new(client, shared, health.clone(), events_rx, commands_rx)?;
+        let worker = worker::Worker::new(
+            client,
+            shared,
+            health.clone(),
+            (events_tx.downgrade(), events_rx),
+            commands_rx,
+        )?;
         std::thread::Builder::new()
             .name("elastic-apm-reporter".into())
             .spawn(move || {
@@ -124,10 +130,12 @@ impl Transport {
 
 impl Reporter for Transport {
     fn report(&self, event: Event) {
-        HealthCounters::add(&self.health.events_total, 1);
-        if self.stopped.load(Ordering::Relaxed) || self.events.try_send(event).is_err() {
+        if self.stopped.load(Ordering::Relaxed) {
+            HealthCounters::add(&self.health.by_type[type_index(&event)], 1);
             HealthCounters::add(&self.health.dropped_queue_full, 1);
+            return;
         }
+        offer(&self.events, &self.health, event);
     }
 
     fn health(&self) -> Health {
@@ -141,6 +149,20 @@ impl Reporter for Transport {
     fn shutdown(&self, timeout: Duration) -> Flush {
         self.stopped.store(true, Ordering::Relaxed);
         self.command(CommandKind::Shutdown, timeout)
+    }
+}
+
+/// Puts an event in the queue, counting it, and counting it dropped when the queue is
+/// full. Never waits.
+pub(crate) fn offer(events: &mpsc::Sender<Event>, health: &HealthCounters, event: Event) {
+    HealthCounters::add(&health.by_type[type_index(&event)], 1);
+    let capacity = events.max_capacity() as u64;
+    match events.try_send(event) {
+        Ok(()) => health.queue_grew_to(capacity - events.capacity() as u64),
+        Err(_) => {
+            HealthCounters::add(&health.dropped_queue_full, 1);
+            health.queue_grew_to(capacity);
+        }
     }
 }
 

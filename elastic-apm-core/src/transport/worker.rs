@@ -32,8 +32,15 @@ pub(super) struct Worker {
     shared: Arc<Shared>,
     health: Arc<HealthCounters>,
     events: mpsc::Receiver<Event>,
+    /// The queue's sending side, for metricsets; weak, so that the queue still closes
+    /// when the agent's last handle is dropped.
+    queue: mpsc::WeakSender<Event>,
     commands: mpsc::UnboundedReceiver<Command>,
     intake: Uri,
+    /// When the open request was opened, for `agent.events.requests.duration`.
+    opened_at: Option<Instant>,
+    /// When metrics are next gathered (`None`: `metrics_interval` is zero).
+    metrics_at: Option<Instant>,
     request: Option<InFlight>,
     reconnects: u32,
     retry_at: Option<Instant>,
@@ -52,7 +59,7 @@ impl Worker {
         client: HttpClient,
         shared: Arc<Shared>,
         health: Arc<HealthCounters>,
-        events: mpsc::Receiver<Event>,
+        (queue, events): (mpsc::WeakSender<Event>, mpsc::Receiver<Event>),
         commands: mpsc::UnboundedReceiver<Command>,
     ) -> Result<Self, TransportError> {
         let intake = client.uri("/intake/v2/events")?;
@@ -61,8 +68,11 @@ impl Worker {
             shared,
             health,
             events,
+            queue,
             commands,
             intake,
+            opened_at: None,
+            metrics_at: None,
             request: None,
             reconnects: 0,
             retry_at: None,
@@ -91,6 +101,9 @@ impl Worker {
         if self.shared.live.local().stack_trace_limit > 0 {
             let _ = std::backtrace::Backtrace::force_capture().to_string();
         }
+        let metrics_interval = self.shared.live.local().metrics_interval;
+        let metrics_interval = (!metrics_interval.is_zero()).then_some(metrics_interval);
+        self.metrics_at = metrics_interval.map(|every| Instant::now() + every);
         // Intake requests wait for cloud metadata (metadata.md); events queue meanwhile.
         super::cloud::discover(&self.shared).await;
 
@@ -101,6 +114,10 @@ impl Worker {
                 biased;
                 Some(command) = self.commands.recv() => {
                     let stop = command.kind == CommandKind::Shutdown;
+                    if stop && metrics_interval.is_some() {
+                        // The last interval's metrics go out with the rest (metrics.md).
+                        self.gather_metrics();
+                    }
                     // A flush whose caller was already answered (the deadline passed while
                     // the loop was busy) has nothing left to do.
                     if stop || Instant::now() < Instant::from_std(command.deadline) {
@@ -135,6 +152,10 @@ impl Worker {
                 _ = sleep_until(retry_at), if retry_at.is_some() => {
                     self.retry_at = None;
                 }
+                _ = sleep_until(self.metrics_at), if self.metrics_at.is_some() => {
+                    self.metrics_at = metrics_interval.map(|every| Instant::now() + every);
+                    self.gather_metrics();
+                }
                 event = self.events.recv(), if retry_at.is_none() => match event {
                     Some(event) => self.write(event).await,
                     None => {
@@ -144,6 +165,27 @@ impl Worker {
                     }
                 },
             }
+        }
+    }
+
+    /// Gathers every metric and queues the metricsets like any other event: while APM
+    /// Server is unreachable they wait, or are dropped and counted, with the rest.
+    fn gather_metrics(&mut self) {
+        let Some(queue) = self.queue.upgrade() else {
+            return;
+        };
+        let capacity = queue.max_capacity().max(1) as f64;
+        let (min, max) = self.health.take_queue_range(self.events.len() as u64);
+        let usage = crate::metrics::QueueUsage {
+            min: min as f64 / capacity,
+            max: max as f64 / capacity,
+        };
+        let sets =
+            self.shared
+                .metrics
+                .collect(self.shared.live.local(), self.health.read(), Some(usage));
+        for set in sets {
+            super::offer(&queue, &self.health, Event::Metricset(Box::new(set)));
         }
     }
 
@@ -166,6 +208,7 @@ impl Worker {
 
     async fn write(&mut self, mut event: Event) {
         HealthCounters::add(&self.health.dequeued, 1);
+        self.health.queue_shrank_to(self.events.len() as u64);
         event.prepare();
         if self.request.is_none() {
             self.open_request();
@@ -236,6 +279,7 @@ impl Worker {
         let limit = config.api_request_time + config.server_timeout;
         let client = self.client.clone();
         HealthCounters::add(&self.health.requests, 1);
+        self.opened_at = Some(Instant::now());
         self.request = Some(InFlight {
             encoder,
             chunks,
@@ -335,6 +379,11 @@ impl Worker {
     fn settle(&mut self, events: u64, compressed: u64, result: Result<Answer, TransportError>) {
         let health = self.health.clone();
         HealthCounters::add(&health.bytes_sent, compressed);
+        let took = self
+            .opened_at
+            .take()
+            .map_or(0, |at| crate::tracer::micros(at.elapsed()));
+        HealthCounters::add(&health.request_us, took);
         match result {
             Ok(answer) if answer.status.is_success() => {
                 HealthCounters::add(&health.events_sent, events);
@@ -369,6 +418,8 @@ impl Worker {
             }
         }
         HealthCounters::add(&health.failed_requests, 1);
+        HealthCounters::add(&health.bytes_failed, compressed);
+        HealthCounters::add(&health.failed_request_us, took);
         let delay = backoff(self.reconnects);
         self.reconnects = self.reconnects.saturating_add(1);
         self.retry_at = (!delay.is_zero()).then(|| Instant::now() + delay);
