@@ -9,27 +9,44 @@ use elastic_apm_core::Agent;
 use elastic_apm_core::model::Event;
 
 fn agent(enabled: bool) -> Agent {
+    agent_with(enabled, true)
+}
+
+fn agent_with(enabled: bool, breakdown: bool) -> Agent {
     // A reporter that drops events, so the numbers are the tracer's alone.
     Agent::builder()
         .read_env(false)
         .enabled(enabled)
+        .breakdown_metrics(breakdown)
         .reporter(|event: Event| drop(black_box(event)))
         .build()
 }
 
 fn transaction_with_spans(c: &mut Criterion) {
     let enabled = agent(true);
-    c.bench_function("transaction + 10 spans", |b| {
-        b.iter(|| {
-            let tx = enabled.start_transaction("GET /products/{id}", "request");
-            for _ in 0..10 {
-                let span = tx.start_span("SELECT FROM products", "db");
-                black_box(&span);
-                span.end();
-            }
-            tx.end();
+    let without_breakdown = agent_with(true, false);
+    // Alternated, so that breakdown bookkeeping's cost is read between neighbours.
+    for (name, agent) in [
+        ("transaction + 10 spans", &enabled),
+        (
+            "transaction + 10 spans (breakdown_metrics=false)",
+            &without_breakdown,
+        ),
+    ] {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let tx = agent.start_transaction("GET /products/{id}", "request");
+                for _ in 0..10 {
+                    let span = tx.start_span("SELECT FROM products", "db");
+                    black_box(&span);
+                    span.end();
+                }
+                tx.end();
+            });
         });
-    });
+    }
+    // Breakdown groups accumulate until gathered; gather as the reporter would.
+    black_box(enabled.collect_metrics());
 
     c.bench_function("transaction + 10 spans via current context", |b| {
         b.iter(|| {

@@ -116,10 +116,14 @@ impl SelfTimes {
         add_to(&mut self.lock(), kind, subtype, 1, self_ns);
     }
 
-    pub(crate) fn take(&self) -> Vec<SelfTime> {
-        std::mem::take(&mut self.lock())
+    /// Runs `f` on the self times recorded so far.
+    pub(crate) fn with(&self, f: impl FnOnce(&[SelfTime])) {
+        f(&self.lock());
     }
 }
+
+/// The span type a transaction's own time is reported under.
+const APP: Cow<'static, str> = Cow::Borrowed("app");
 
 /// Transaction groups kept per interval; more are counted, not recorded (the Go and
 /// Java agents' limit), so a service with unbounded transaction names cannot grow the
@@ -127,7 +131,53 @@ impl SelfTimes {
 pub(crate) const MAX_GROUPS: usize = 1000;
 
 /// Self times by transaction type, then name.
-type Groups = HashMap<Box<str>, HashMap<Box<str>, Vec<SelfTime>>>;
+type Groups = HashMap<Box<str>, HashMap<Box<str>, Vec<SelfTime>, FxBuild>, FxBuild>;
+
+/// The Fx hash (rustc's): a few instructions a word where SipHash takes a hundred.
+/// Flooding is not a concern: a shard holds at most [`MAX_GROUPS`] names.
+#[derive(Debug, Default, Clone, Copy)]
+struct FxBuild;
+
+#[derive(Debug, Default)]
+struct FxHasher(u64);
+
+impl std::hash::BuildHasher for FxBuild {
+    type Hasher = FxHasher;
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher::default()
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
 
 /// Finished transactions' self times since the last report, sharded by thread.
 #[derive(Debug)]
@@ -174,8 +224,8 @@ pub(crate) struct GroupTimes {
 }
 
 impl Breakdown {
-    /// Adds a finished transaction's self times (its own under `app`, already in `times`).
-    pub(crate) fn record(&self, kind: &str, name: &str, times: Vec<SelfTime>) {
+    /// Adds a finished transaction's self times: its spans', and its own under `app`.
+    pub(crate) fn record(&self, kind: &str, name: &str, times: &[SelfTime], own_ns: u64) {
         let shard = &self.shards[shard_index() & (self.shards.len() - 1)];
         let mut groups = lock(shard);
         let group = match groups.get_mut(kind).and_then(|names| names.get_mut(name)) {
@@ -196,12 +246,13 @@ impl Breakdown {
         for t in times {
             add_to(group, &t.kind, t.subtype.as_ref(), t.count, t.sum_ns);
         }
+        add_to(group, &APP, None, 1, own_ns);
     }
 
     /// Takes every group recorded since the last call, merged across shards; and how
     /// many transactions were not recorded for the group limit.
     pub(crate) fn take(&self) -> (Vec<GroupTimes>, u64) {
-        let mut merged: Groups = HashMap::new();
+        let mut merged = Groups::default();
         for shard in self.shards.iter() {
             let groups = std::mem::take(&mut *lock(shard));
             for (kind, names) in groups {
@@ -325,15 +376,9 @@ mod tests {
             count: 1,
             sum_ns: 2 * MS,
         };
-        let app = SelfTime {
-            kind: "app".into(),
-            subtype: None,
-            count: 1,
-            sum_ns: 3 * MS,
-        };
-        breakdown.record("request", "GET /", vec![db.clone(), app.clone()]);
+        breakdown.record("request", "GET /", std::slice::from_ref(&db), 3 * MS);
         std::thread::scope(|s| {
-            s.spawn(|| breakdown.record("request", "GET /", vec![db.clone()]));
+            s.spawn(|| breakdown.record("request", "GET /", std::slice::from_ref(&db), 0));
         });
         let (groups, overflowed) = breakdown.take();
         assert_eq!(overflowed, 0);
@@ -342,7 +387,7 @@ mod tests {
         let db_total = times.iter().find(|t| t.kind == "db").unwrap();
         assert_eq!((db_total.count, db_total.sum_ns), (2, 4 * MS));
         let app_total = times.iter().find(|t| t.kind == "app").unwrap();
-        assert_eq!((app_total.count, app_total.sum_ns), (1, 3 * MS));
+        assert_eq!((app_total.count, app_total.sum_ns), (2, 3 * MS));
         assert_eq!(breakdown.take().0, Vec::new());
     }
 
@@ -350,7 +395,7 @@ mod tests {
     fn groups_are_bounded() {
         let breakdown = Breakdown::default();
         for i in 0..MAX_GROUPS + 5 {
-            breakdown.record("request", &format!("GET /{i}"), Vec::new());
+            breakdown.record("request", &format!("GET /{i}"), &[], 0);
         }
         let (groups, overflowed) = breakdown.take();
         assert_eq!((groups.len(), overflowed), (MAX_GROUPS, 5));

@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use std::sync::Mutex;
 
 pub use self::app::{Counter, Gauge, MetricBuilder};
-pub(crate) use self::breakdown::{Breakdown, ChildTimer, SelfTime, SelfTimes, nanos_since};
+pub(crate) use self::breakdown::{Breakdown, ChildTimer, SelfTimes, nanos_since};
 use crate::config::Config;
 use crate::model::{Labels, MetricSet, MetricSpan, MetricTransaction, Sample};
 use crate::report::Health;
@@ -323,16 +323,7 @@ mod tests {
         config
             .apply("disable_metrics", "agent.events.*, span.self_time.sum.*")
             .unwrap();
-        metrics.breakdown.record(
-            "request",
-            "GET /",
-            vec![SelfTime {
-                kind: "app".into(),
-                subtype: None,
-                count: 1,
-                sum_ns: 1000,
-            }],
-        );
+        metrics.breakdown.record("request", "GET /", &[], 1000);
         let health = Health {
             events_total: 3,
             ..Health::default()

@@ -27,7 +27,8 @@ pub struct Health {
     pub dropped_error: u64,
     /// Events dropped because they were larger than APM Server accepts.
     pub dropped_too_large: u64,
-    /// Intake requests made or attempted (`agent.events.requests.count`).
+    /// Intake requests finished: answered, failed or abandoned
+    /// (`agent.events.requests.count`; one still streaming is not counted yet).
     pub requests: u64,
     /// Intake requests that failed (no answer or not 2xx).
     pub failed_requests: u64,

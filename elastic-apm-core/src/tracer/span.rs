@@ -24,6 +24,8 @@ pub(crate) struct SpanInner {
     buffer: super::compression::Buffer,
     /// When direct children run, for this span's self time (breakdown metrics).
     children: ChildTimer,
+    /// The start, in nanoseconds since the transaction's (breakdown metrics only).
+    start_ns: u64,
     exit: bool,
     /// Over `transaction_max_spans` when it started, or under such a span: never sent,
     /// only counted (and its statistics kept).
@@ -81,9 +83,9 @@ impl SpanInner {
         );
         let duration = end.saturating_duration_since(self.start);
         if tx.breakdown {
-            let end_ns = nanos_since(tx.start, end);
-            self.parent_timer().child_ended(end_ns);
             let duration_ns = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+            let end_ns = self.start_ns.saturating_add(duration_ns);
+            self.parent_timer().child_ended(end_ns);
             let self_ns = duration_ns.saturating_sub(self.children.covered_until(end_ns));
             tx.self_times
                 .add(&data.kind, data.subtype.as_ref(), self_ns);
@@ -259,16 +261,21 @@ impl SpanBuilder {
             name
         };
         let start = started_at.unwrap_or_else(Instant::now);
-        if tx.breakdown {
+        let start_ns = if tx.breakdown {
+            let start_ns = nanos_since(tx.start, start);
             let timer = parent.as_span().map_or(&tx.children, |p| &p.children);
-            timer.child_started(nanos_since(tx.start, start));
-        }
+            timer.child_started(start_ns);
+            start_ns
+        } else {
+            0
+        };
         let inner = SpanInner {
             id: SpanId::generate(),
             parent_id: parent.id(),
             parent: parent.as_span().cloned(),
             buffer: Default::default(),
             children: ChildTimer::default(),
+            start_ns,
             exit,
             dropped,
             discardable: AtomicBool::new(exit),

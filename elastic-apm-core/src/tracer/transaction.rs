@@ -11,7 +11,7 @@ use super::span::Span;
 use super::{Agent, micros, now_micros};
 use crate::config::TraceContinuationStrategy;
 use crate::ids::{SpanId, TraceId};
-use crate::metrics::{ChildTimer, SelfTime, SelfTimes, nanos_since};
+use crate::metrics::{ChildTimer, SelfTimes, nanos_since};
 use crate::model::{self, Context, DroppedSpanStats, LabelValue, Link, Outcome, SpanCount, User};
 use crate::sampling::SampleRate;
 use crate::trace_context::{TraceContext, TraceFlags, TraceParent, TraceState};
@@ -198,18 +198,10 @@ impl TxInner {
     /// agent's breakdown metrics.
     fn record_breakdown(&self, data: &TxData, end: Instant) {
         let end_ns = nanos_since(self.start, end);
-        let mut times = self.self_times.take();
-        times.push(SelfTime {
-            kind: Cow::Borrowed("app"),
-            subtype: None,
-            count: 1,
-            sum_ns: end_ns.saturating_sub(self.children.covered_until(end_ns)),
-        });
-        self.agent
-            .shared()
-            .metrics
-            .breakdown
-            .record(&data.kind, &data.name, times);
+        let own_ns = end_ns.saturating_sub(self.children.covered_until(end_ns));
+        let breakdown = &self.agent.shared().metrics.breakdown;
+        self.self_times
+            .with(|times| breakdown.record(&data.kind, &data.name, times, own_ns));
     }
 
     fn end(&self, end: Instant) {

@@ -278,7 +278,6 @@ impl Worker {
         // The body streams for up to api_request_time; the answer may take server_timeout.
         let limit = config.api_request_time + config.server_timeout;
         let client = self.client.clone();
-        HealthCounters::add(&self.health.requests, 1);
         self.opened_at = Some(Instant::now());
         self.request = Some(InFlight {
             encoder,
@@ -378,6 +377,7 @@ impl Worker {
     /// Counts the outcome of a finished request and schedules the back-off after a failure.
     fn settle(&mut self, events: u64, compressed: u64, result: Result<Answer, TransportError>) {
         let health = self.health.clone();
+        HealthCounters::add(&health.requests, 1);
         HealthCounters::add(&health.bytes_sent, compressed);
         let took = self
             .opened_at

@@ -1,0 +1,46 @@
+//! The tracer's hot path, for instruction counts under callgrind, which are repeatable
+//! where criterion's timings on a shared machine are not:
+//!
+//! ```text
+//! cargo build --release -p elastic-apm-core --example hot_path
+//! valgrind --tool=callgrind --toggle-collect='hot_path::run' \
+//!     target/release/examples/hot_path [breakdown|no-breakdown] 10000
+//! ```
+//!
+//! Divide the `Collected` instructions by the iterations: one iteration is a
+//! transaction with ten spans, ended and handed to a reporter that drops it.
+
+use std::hint::black_box;
+
+use elastic_apm_core::Agent;
+use elastic_apm_core::model::Event;
+
+#[inline(never)]
+fn run(agent: &Agent, iterations: u64) {
+    for _ in 0..iterations {
+        let tx = agent.start_transaction("GET /products/{id}", "request");
+        for _ in 0..10 {
+            let span = tx.start_span("SELECT FROM products", "db");
+            black_box(&span);
+            span.end();
+        }
+        tx.end();
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let breakdown = args.next().as_deref() != Some("no-breakdown");
+    let iterations = args.next().and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let agent = Agent::builder()
+        .read_env(false)
+        .breakdown_metrics(breakdown)
+        .reporter(|event: Event| drop(black_box(event)))
+        .build();
+    // Warm up allocator and lazily initialised state outside the measured function.
+    for _ in 0..100 {
+        agent.start_transaction("warm-up", "request").end();
+    }
+    run(&agent, iterations);
+    black_box(agent.collect_metrics());
+}
