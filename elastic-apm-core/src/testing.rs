@@ -31,6 +31,10 @@ impl Reporter for Recorder {
         // it to its background thread: recording costs what it costs in production.
         self.lock().push(event);
     }
+
+    fn wants_breakdown_metrics(&self) -> bool {
+        true
+    }
 }
 
 impl Recorder {
@@ -278,6 +282,7 @@ pub mod samples {
                 span_kind: Some(Cow::Borrowed("SERVER")),
                 attributes: Some(custom()),
             }),
+            unsent_spans: Vec::new(),
         }
     }
 

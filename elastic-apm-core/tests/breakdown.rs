@@ -168,9 +168,9 @@ fn concurrent_spans_on_other_threads() {
 }
 
 #[test]
-fn a_span_outliving_its_transaction_covers_it_until_its_end() {
-    // tx 0..10; a spawned job 6..25 not awaited: app 6; the job ends after the
-    // transaction was reported, so it is not in this group's breakdown.
+fn a_span_ending_after_its_transaction_is_left_out() {
+    // tx 0..10; a spawned job 6..25 not awaited. The transaction's breakdown is worked
+    // out when it ends, when the job has not: app counts all 10 ms, the job nothing.
     let agent = agent();
     let t0 = Instant::now();
     let tx = agent
@@ -186,7 +186,7 @@ fn a_span_outliving_its_transaction_covers_it_until_its_end() {
     tx.end_at(t0 + ms(10));
     job.end_at(t0 + ms(25));
     let b = breakdown(&agent.collect_metrics());
-    assert_eq!(b[&key("GET /spawn", "app", None)], (1.0, 6_000.0));
+    assert_eq!(b[&key("GET /spawn", "app", None)], (1.0, 10_000.0));
     assert_eq!(b.len(), 1, "{b:?}");
 }
 
@@ -235,4 +235,63 @@ fn timestamps_follow_explicit_instants() {
     assert_eq!(t.duration, ms(40));
     assert_eq!(s.duration, ms(20));
     assert_eq!(s.timestamp - t.timestamp, 10_000);
+}
+
+#[test]
+fn spans_that_are_not_sent_still_count() {
+    // Five 2 ms queries in a 20 ms transaction: two over transaction_max_spans=3 and one
+    // fast exit span are not sent, yet all five count, and compressed ones too.
+    let (agent, recorder) = recording_agent(|b| {
+        b.transaction_max_spans(3)
+            .exit_span_min_duration(ms(1))
+            .span_compression_enabled(false)
+    });
+    let t0 = Instant::now();
+    let tx = agent
+        .transaction("GET /limit", "request")
+        .started_at(t0)
+        .start();
+    let seg = tx.segment().unwrap();
+    // A fast exit span first (dropped for exit_span_min_duration).
+    seg.span("fast", "db")
+        .subtype("sqlite")
+        .exit()
+        .started_at(t0)
+        .start()
+        .end_at(t0 + Duration::from_micros(500));
+    for n in 0..5 {
+        span(&seg, t0, "db", "sqlite", 1 + 3 * n, 3 + 3 * n);
+    }
+    tx.end_at(t0 + ms(20));
+    assert_eq!(recorder.spans().len(), 3);
+    let b = breakdown(&agent.collect_metrics());
+    assert_eq!(b[&key("GET /limit", "db", Some("sqlite"))], (6.0, 10_500.0));
+    assert_eq!(b[&key("GET /limit", "app", None)], (1.0, 9_500.0));
+}
+
+#[test]
+fn compressed_spans_count_one_by_one() {
+    let agent = agent();
+    let t0 = Instant::now();
+    let tx = agent
+        .transaction("GET /compressed", "request")
+        .started_at(t0)
+        .start();
+    let seg = tx.segment().unwrap();
+    for n in 0..4 {
+        let q = seg
+            .span("SELECT 1", "db")
+            .subtype("sqlite")
+            .exit()
+            .started_at(t0 + ms(2 * n))
+            .start();
+        q.end_at(t0 + ms(2 * n + 1));
+    }
+    tx.end_at(t0 + ms(10));
+    let b = breakdown(&agent.collect_metrics());
+    assert_eq!(
+        b[&key("GET /compressed", "db", Some("sqlite"))],
+        (4.0, 4_000.0)
+    );
+    assert_eq!(b[&key("GET /compressed", "app", None)], (1.0, 6_000.0));
 }

@@ -4,59 +4,93 @@
 //!
 //! A span's self time is its duration minus the time covered by its direct children,
 //! overlapping children counted once; a transaction's is reported under span type `app`.
-//! Each transaction or span keeps a [`ChildTimer`] (three atomics, no lock), each
-//! transaction sums its spans' self times in a [`SelfTimes`] of its own, and a finished
-//! transaction adds them to one [`Shard`] of the agent's [`Breakdown`], picked by thread,
-//! so requests on different threads never share a lock.
+//!
+//! Nothing of this runs on the request path. The reporter thread sees every span
+//! event before its transaction's; it keeps each span's timing ([`SpanTiming`]) until
+//! the transaction arrives, then works out the self times of the whole tree at once
+//! and adds them to its group. Spans that are never sent (over `transaction_max_spans`,
+//! fast exit spans) travel inside the transaction event instead, recorded on the rare
+//! path that drops them; compressed spans carry their count and sum.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::Duration;
 
-/// Tracks the time during which at least one direct child of a transaction or span is
-/// running, in nanoseconds since the transaction started (the union of the children's
-/// intervals). The Java agent's algorithm: the clock runs while the count of running
-/// children is above zero.
-#[derive(Debug, Default)]
-pub(crate) struct ChildTimer {
-    running: AtomicU32,
-    since: AtomicU64,
-    covered: AtomicU64,
+use crate::ids::SpanId;
+use crate::model::{self, Event};
+
+/// One span's timing, for its own self time and its parent's.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SpanTiming {
+    /// `None` for [`fold`]ed spans, which are nobody's parent.
+    pub(crate) id: Option<SpanId>,
+    pub(crate) parent: SpanId,
+    /// Microseconds since the Unix epoch, as on the wire.
+    pub(crate) timestamp_us: u64,
+    pub(crate) duration_ns: u64,
+    pub(crate) kind: Cow<'static, str>,
+    pub(crate) subtype: Option<Cow<'static, str>>,
+    /// For spans that stand for several (a composite, or folded spans): how many, and
+    /// their summed self time. They have no children of their own.
+    pub(crate) summary: Option<(u32, u64)>,
 }
 
-impl ChildTimer {
-    /// A child started at `at`.
-    pub(crate) fn child_started(&self, at: u64) {
-        if self.running.fetch_add(1, Ordering::AcqRel) == 0 {
-            self.since.store(at, Ordering::Release);
-        }
-    }
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
 
-    /// A child ended at `at`.
-    pub(crate) fn child_ended(&self, at: u64) {
-        if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let since = self.since.load(Ordering::Acquire);
-            self.covered
-                .fetch_add(at.saturating_sub(since), Ordering::AcqRel);
+impl SpanTiming {
+    pub(crate) fn of(span: &model::Span) -> Self {
+        SpanTiming {
+            id: Some(span.id),
+            parent: span.parent_id,
+            timestamp_us: span.timestamp,
+            duration_ns: nanos(span.duration),
+            kind: span.kind.clone(),
+            subtype: span.subtype.clone(),
+            summary: span.composite.as_ref().map(|c| (c.count, nanos(c.sum))),
         }
-    }
-
-    /// Time covered by children up to `at` (the parent's end); children still running
-    /// count until then.
-    pub(crate) fn covered_until(&self, at: u64) -> u64 {
-        let mut covered = self.covered.load(Ordering::Acquire);
-        if self.running.load(Ordering::Acquire) > 0 {
-            covered += at.saturating_sub(self.since.load(Ordering::Acquire));
-        }
-        covered
     }
 }
 
-/// Nanoseconds from `start` to `at`, the unit of [`ChildTimer`].
-pub(crate) fn nanos_since(start: std::time::Instant, at: std::time::Instant) -> u64 {
-    u64::try_from(at.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX)
+/// Timings of unsent spans a transaction carries at most; more are [`fold`]ed.
+pub(crate) const MAX_UNSENT: usize = 128;
+/// Of those, the entries kept for folded spans.
+const FOLDED_SLOTS: usize = 8;
+
+/// Adds an unsent span's timing to a transaction's, within [`MAX_UNSENT`]: past it,
+/// spans are summed per parent and type (their overlaps are no longer known), and
+/// past that too they are left out of the breakdown.
+pub(crate) fn fold(unsent: &mut Vec<SpanTiming>, timing: SpanTiming) {
+    let folded_from = MAX_UNSENT - FOLDED_SLOTS;
+    if unsent.len() < folded_from {
+        unsent.push(timing);
+        return;
+    }
+    let (count, sum) = timing.summary.unwrap_or((1, timing.duration_ns));
+    let room = unsent.len() < MAX_UNSENT;
+    let folded = unsent.iter_mut().find(|t| {
+        t.id.is_none()
+            && t.parent == timing.parent
+            && t.kind == timing.kind
+            && t.subtype == timing.subtype
+    });
+    match folded {
+        Some(t) => {
+            t.duration_ns = t.duration_ns.saturating_add(timing.duration_ns);
+            if let Some((c, s)) = &mut t.summary {
+                *c = c.saturating_add(count);
+                *s = s.saturating_add(sum);
+            }
+        }
+        None if room => unsent.push(SpanTiming {
+            id: None,
+            summary: Some((count, sum)),
+            ..timing
+        }),
+        None => {}
+    }
 }
 
 /// Self time summed for one span type and subtype.
@@ -68,7 +102,12 @@ pub(crate) struct SelfTime {
     pub(crate) sum_ns: u64,
 }
 
-// `&Cow`, not `&str`: cloning a borrowed `'static` type name costs nothing.
+/// String equality, first by address: span types are mostly the same literals.
+fn same(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
+}
+
+// `&Cow`: cloning a borrowed `'static` type name costs nothing.
 #[allow(clippy::ptr_arg)]
 fn add_to(
     times: &mut Vec<SelfTime>,
@@ -77,9 +116,14 @@ fn add_to(
     count: u64,
     sum_ns: u64,
 ) {
-    let found = times
-        .iter_mut()
-        .find(|t| t.kind == *kind && t.subtype.as_ref() == subtype);
+    let found = times.iter_mut().find(|t| {
+        same(&t.kind, kind)
+            && match (&t.subtype, subtype) {
+                (Some(a), Some(b)) => same(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    });
     match found {
         Some(t) => {
             t.count += count;
@@ -94,36 +138,116 @@ fn add_to(
     }
 }
 
-/// One transaction's self times by span type, under a lock of its own.
-#[derive(Debug, Default)]
-pub(crate) struct SelfTimes(Mutex<Vec<SelfTime>>);
+/// The span type of a transaction's own time.
+const APP: Cow<'static, str> = Cow::Borrowed("app");
 
-impl SelfTimes {
-    fn lock(&self) -> MutexGuard<'_, Vec<SelfTime>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// The self times of a finished transaction and its spans, by span type: the
+/// transaction's own under `app`.
+pub(crate) fn self_times(tx: &model::Transaction, spans: &mut [SpanTiming]) -> Vec<SelfTime> {
+    // Offsets from the transaction's start, in nanoseconds (timestamps are µs).
+    let start_of = |t: &SpanTiming| t.timestamp_us.saturating_sub(tx.timestamp) * 1000;
+    spans.sort_unstable_by_key(|s| (s.parent, start_of(s)));
+    let tx_ns = nanos(tx.duration);
+    // Spans' windows by id, built only when a span has children.
+    let mut windows: Option<Vec<(SpanId, u64, u64)>> = None;
+    // The time each parent's children cover within its window, in parent order.
+    let mut covered: Vec<(SpanId, u64)> = Vec::new();
+    for children in spans.chunk_by(|a, b| a.parent == b.parent) {
+        let parent = children[0].parent;
+        let window = if parent == tx.id {
+            Some((0, tx_ns))
+        } else {
+            let windows = windows.get_or_insert_with(|| {
+                let mut w: Vec<_> = spans
+                    .iter()
+                    .filter_map(|s| {
+                        let start = start_of(s);
+                        Some((s.id?, start, start.saturating_add(s.duration_ns)))
+                    })
+                    .collect();
+                w.sort_unstable_by_key(|w| w.0);
+                w
+            });
+            windows
+                .binary_search_by_key(&parent, |w| w.0)
+                .ok()
+                .map(|i| (windows[i].1, windows[i].2))
+        };
+        // A parent that is not here (still running, say) has no self time to work out.
+        if let Some((start, end)) = window {
+            covered.push((parent, union(children, start, end, start_of)));
+        }
     }
-
-    /// Adds one span's self time.
-    #[allow(clippy::ptr_arg)]
-    pub(crate) fn add(
-        &self,
-        kind: &Cow<'static, str>,
-        subtype: Option<&Cow<'static, str>>,
-        self_ns: u64,
-    ) {
-        add_to(&mut self.lock(), kind, subtype, 1, self_ns);
+    let covered_of = |id: SpanId| {
+        covered
+            .binary_search_by_key(&id, |c| c.0)
+            .map_or(0, |i| covered[i].1)
+    };
+    let mut times = Vec::new();
+    add_to(
+        &mut times,
+        &APP,
+        None,
+        1,
+        tx_ns.saturating_sub(covered_of(tx.id)),
+    );
+    for span in spans.iter() {
+        let (count, self_ns) = match (span.summary, span.id) {
+            (Some((count, sum)), _) => (u64::from(count), sum),
+            (None, Some(id)) => (1, span.duration_ns.saturating_sub(covered_of(id))),
+            (None, None) => continue,
+        };
+        add_to(
+            &mut times,
+            &span.kind,
+            span.subtype.as_ref(),
+            count,
+            self_ns,
+        );
     }
-
-    /// Runs `f` on the self times recorded so far.
-    pub(crate) fn with(&self, f: impl FnOnce(&[SelfTime])) {
-        f(&self.lock());
-    }
+    times
 }
 
-/// The span type a transaction's own time is reported under.
-const APP: Cow<'static, str> = Cow::Borrowed("app");
+/// The time `children` (sorted by start) cover within `[start, end)`, overlaps once.
+fn union(
+    children: &[SpanTiming],
+    start: u64,
+    end: u64,
+    start_of: impl Fn(&SpanTiming) -> u64,
+) -> u64 {
+    let mut covered = 0u64;
+    let mut reached = start;
+    for child in children {
+        let length = match child.summary {
+            // A composite covers its spans' sum at most; folded spans, their sum.
+            Some((_, sum)) => sum.min(child.duration_ns),
+            None => child.duration_ns,
+        };
+        if child.id.is_none() {
+            covered = covered.saturating_add(length);
+            continue;
+        }
+        let child_end = start_of(child).saturating_add(length).min(end);
+        let from = start_of(child).max(reached);
+        if child_end > from {
+            covered += child_end - from;
+            reached = child_end;
+        }
+    }
+    covered.min(end.saturating_sub(start))
+}
+
+/// Span timings waiting for their transaction, bounded: past [`MAX_PENDING`], the
+/// transaction waited for longest is given up (its spans are not in the breakdown).
+#[derive(Debug, Default)]
+struct Pending {
+    by_transaction: HashMap<SpanId, (u64, Vec<SpanTiming>), FxBuild>,
+    spans: usize,
+    arrivals: u64,
+}
+
+/// Span timings held at most while their transactions are still running.
+const MAX_PENDING: usize = 16 * 1024;
 
 /// Transaction groups kept per interval; more are counted, not recorded (the Go and
 /// Java agents' limit), so a service with unbounded transaction names cannot grow the
@@ -134,7 +258,8 @@ pub(crate) const MAX_GROUPS: usize = 1000;
 type Groups = HashMap<Box<str>, HashMap<Box<str>, Vec<SelfTime>, FxBuild>, FxBuild>;
 
 /// The Fx hash (rustc's): a few instructions a word where SipHash takes a hundred.
-/// Flooding is not a concern: a shard holds at most [`MAX_GROUPS`] names.
+/// Flooding is not a concern: the maps are bounded ([`MAX_GROUPS`], [`MAX_PENDING`])
+/// and their keys are random ids or the service's own transaction names.
 #[derive(Debug, Default, Clone, Copy)]
 struct FxBuild;
 
@@ -168,6 +293,10 @@ impl std::hash::Hasher for FxHasher {
         self.add(u64::from(byte));
     }
 
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
     fn finish(&self) -> u64 {
         self.0
     }
@@ -179,41 +308,18 @@ impl FxHasher {
     }
 }
 
-/// Finished transactions' self times since the last report, sharded by thread.
-#[derive(Debug)]
-pub(crate) struct Breakdown {
-    shards: Box<[Mutex<Groups>]>,
-    groups: AtomicUsize,
-    overflowed: AtomicU64,
+#[derive(Debug, Default)]
+struct State {
+    pending: Pending,
+    groups: Groups,
+    group_count: usize,
+    overflowed: u64,
 }
 
-impl Default for Breakdown {
-    fn default() -> Self {
-        let shards = std::thread::available_parallelism()
-            .map_or(4, |n| n.get())
-            .clamp(2, 64)
-            .next_power_of_two();
-        Breakdown {
-            shards: (0..shards).map(|_| Mutex::default()).collect(),
-            groups: AtomicUsize::new(0),
-            overflowed: AtomicU64::new(0),
-        }
-    }
-}
-
-fn shard_index() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed);
-    }
-    SHARD.try_with(|s| *s).unwrap_or(0)
-}
-
-fn lock(shard: &Mutex<Groups>) -> MutexGuard<'_, Groups> {
-    shard
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+/// The breakdown since the last report. Fed by the reporter thread (or, with a custom
+/// reporter, as events are handed over), read when metrics are gathered.
+#[derive(Debug, Default)]
+pub(crate) struct Breakdown(Mutex<State>);
 
 /// One transaction group's breakdown for the last interval.
 #[derive(Debug, PartialEq)]
@@ -224,49 +330,66 @@ pub(crate) struct GroupTimes {
 }
 
 impl Breakdown {
-    /// Adds a finished transaction's self times: its spans', and its own under `app`.
-    pub(crate) fn record(&self, kind: &str, name: &str, times: &[SelfTime], own_ns: u64) {
-        let shard = &self.shards[shard_index() & (self.shards.len() - 1)];
-        let mut groups = lock(shard);
-        let group = match groups.get_mut(kind).and_then(|names| names.get_mut(name)) {
-            Some(group) => group,
-            None => {
-                if self.groups.fetch_add(1, Ordering::Relaxed) >= MAX_GROUPS {
-                    self.groups.fetch_sub(1, Ordering::Relaxed);
-                    self.overflowed.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-                groups
-                    .entry(kind.into())
-                    .or_default()
-                    .entry(name.into())
-                    .or_default()
-            }
-        };
-        for t in times {
-            add_to(group, &t.kind, t.subtype.as_ref(), t.count, t.sum_ns);
-        }
-        add_to(group, &APP, None, 1, own_ns);
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Takes every group recorded since the last call, merged across shards; and how
-    /// many transactions were not recorded for the group limit.
-    pub(crate) fn take(&self) -> (Vec<GroupTimes>, u64) {
-        let mut merged = Groups::default();
-        for shard in self.shards.iter() {
-            let groups = std::mem::take(&mut *lock(shard));
-            for (kind, names) in groups {
-                let into = merged.entry(kind).or_default();
-                for (name, times) in names {
-                    let group = into.entry(name).or_default();
-                    for t in times {
-                        add_to(group, &t.kind, t.subtype.as_ref(), t.count, t.sum_ns);
+    /// Looks at an event on its way to APM Server: spans wait for their transaction;
+    /// a sampled transaction completes its tree.
+    pub(crate) fn observe(&self, event: &Event) {
+        match event {
+            Event::Span(span) => {
+                let mut state = self.lock();
+                let pending = &mut state.pending;
+                pending.arrivals += 1;
+                let arrival = pending.arrivals;
+                pending
+                    .by_transaction
+                    .entry(span.transaction_id)
+                    .or_insert_with(|| (arrival, Vec::with_capacity(16)))
+                    .1
+                    .push(SpanTiming::of(span));
+                pending.spans += 1;
+                while pending.spans > MAX_PENDING {
+                    let oldest = pending
+                        .by_transaction
+                        .iter()
+                        .min_by_key(|(_, (arrival, _))| *arrival)
+                        .map(|(id, _)| *id);
+                    match oldest.and_then(|id| pending.by_transaction.remove(&id)) {
+                        Some((_, spans)) => pending.spans -= spans.len(),
+                        None => break,
                     }
                 }
             }
+            Event::Transaction(tx) if tx.sampled => {
+                let mut state = self.lock();
+                let mut spans = match state.pending.by_transaction.remove(&tx.id) {
+                    Some((_, spans)) => {
+                        state.pending.spans -= spans.len();
+                        spans
+                    }
+                    None => Vec::new(),
+                };
+                spans.extend(tx.unsent_spans.iter().cloned());
+                let times = self_times(tx, &mut spans);
+                state.record(&tx.kind, &tx.name, times);
+            }
+            _ => {}
         }
-        self.groups.store(0, Ordering::Relaxed);
-        let mut out: Vec<GroupTimes> = merged
+    }
+
+    /// Takes every group recorded since the last call, and how many transactions were
+    /// not recorded for the group limit.
+    pub(crate) fn take(&self) -> (Vec<GroupTimes>, u64) {
+        let mut state = self.lock();
+        let groups = std::mem::take(&mut state.groups);
+        state.group_count = 0;
+        let overflowed = std::mem::take(&mut state.overflowed);
+        drop(state);
+        let mut out: Vec<GroupTimes> = groups
             .into_iter()
             .flat_map(|(kind, names)| {
                 names.into_iter().map(move |(name, times)| GroupTimes {
@@ -280,7 +403,30 @@ impl Breakdown {
             (&a.transaction_type, &a.transaction_name)
                 .cmp(&(&b.transaction_type, &b.transaction_name))
         });
-        (out, self.overflowed.swap(0, Ordering::Relaxed))
+        (out, overflowed)
+    }
+}
+
+impl State {
+    fn record(&mut self, kind: &str, name: &str, times: Vec<SelfTime>) {
+        let group = match self.groups.get_mut(kind).and_then(|n| n.get_mut(name)) {
+            Some(group) => group,
+            None if self.group_count >= MAX_GROUPS => {
+                self.overflowed += 1;
+                return;
+            }
+            None => {
+                self.group_count += 1;
+                self.groups
+                    .entry(kind.into())
+                    .or_default()
+                    .entry(name.into())
+                    .or_default()
+            }
+        };
+        for t in times {
+            add_to(group, &t.kind, t.subtype.as_ref(), t.count, t.sum_ns);
+        }
     }
 }
 
@@ -294,108 +440,184 @@ mod tests {
     use super::*;
 
     const MS: u64 = 1_000_000;
+    const T0: u64 = 1_700_000_000_000_000;
 
-    /// The self time of a parent running from `0` to `end` with children at `spans`
-    /// (start, end), played in time order as the tracer would see them.
-    fn self_time(end: u64, children: &[(u64, u64)]) -> u64 {
-        let timer = ChildTimer::default();
-        let mut events: Vec<(u64, bool)> = children
-            .iter()
-            .flat_map(|&(s, e)| [(s, true), (e, false)])
-            .filter(|&(at, _)| at <= end)
-            .collect();
-        // Ends before starts at the same instant, as an end is observed first.
-        events.sort_by_key(|&(at, start)| (at, start));
-        for (at, start) in events {
-            if start {
-                timer.child_started(at);
-            } else {
-                timer.child_ended(at);
-            }
+    fn id(n: u64) -> SpanId {
+        SpanId::from_bytes(n.to_be_bytes()).unwrap()
+    }
+
+    fn tx(duration_ms: u64) -> model::Transaction {
+        let mut tx = crate::testing::samples::maximal_transaction();
+        tx.id = id(1);
+        tx.timestamp = T0;
+        tx.duration = Duration::from_millis(duration_ms);
+        tx
+    }
+
+    /// Span `n`, child of `parent`, from `start` to `end` (ms after the transaction's start).
+    fn span(n: u64, parent: u64, kind: &'static str, start: u64, end: u64) -> SpanTiming {
+        SpanTiming {
+            id: Some(id(n)),
+            parent: id(parent),
+            timestamp_us: T0 + start * 1000,
+            duration_ns: (end - start) * MS,
+            kind: Cow::Borrowed(kind),
+            subtype: None,
+            summary: None,
         }
-        end.saturating_sub(timer.covered_until(end))
+    }
+
+    /// (count, ms) by type.
+    fn by_type(times: &[SelfTime]) -> Vec<(&str, u64, u64)> {
+        let mut out: Vec<_> = times
+            .iter()
+            .map(|t| (&*t.kind, t.count, t.sum_ns / MS))
+            .collect();
+        out.sort();
+        out
     }
 
     #[test]
-    fn no_children_is_all_self_time() {
-        assert_eq!(self_time(30 * MS, &[]), 30 * MS);
+    fn no_spans_is_all_the_transactions_own_time() {
+        assert_eq!(by_type(&self_times(&tx(30), &mut [])), [("app", 1, 30)]);
     }
 
     #[test]
-    fn sequential_children_are_subtracted_one_by_one() {
-        // tx 0..30; db 5..10; db 15..25: self 30 - 5 - 10 = 15.
+    fn sequential_spans_are_subtracted_one_by_one() {
+        // tx 0..30: db 5..10, db 15..25, http 26..28 → app 30-5-10-2 = 13.
+        let mut spans = [
+            span(2, 1, "db", 5, 10),
+            span(3, 1, "db", 15, 25),
+            span(4, 1, "external", 26, 28),
+        ];
         assert_eq!(
-            self_time(30 * MS, &[(5 * MS, 10 * MS), (15 * MS, 25 * MS)]),
-            15 * MS
-        );
-        // Back to back: 0..10, 10..20 under 0..20 leaves nothing.
-        assert_eq!(self_time(20 * MS, &[(0, 10 * MS), (10 * MS, 20 * MS)]), 0);
-    }
-
-    #[test]
-    fn overlapping_children_count_once() {
-        // 2..8 and 5..12 cover 2..12: 10 ms of a 20 ms parent.
-        assert_eq!(
-            self_time(20 * MS, &[(2 * MS, 8 * MS), (5 * MS, 12 * MS)]),
-            10 * MS
-        );
-        // A child inside another: 1..9 covers 3..4.
-        assert_eq!(
-            self_time(10 * MS, &[(MS, 9 * MS), (3 * MS, 4 * MS)]),
-            2 * MS
+            by_type(&self_times(&tx(30), &mut spans)),
+            [("app", 1, 13), ("db", 2, 15), ("external", 1, 2)]
         );
     }
 
     #[test]
-    fn concurrent_children_count_once() {
-        // join! of three 10 ms calls started together at 5 ms, in a 30 ms transaction.
-        let three = [(5 * MS, 15 * MS), (5 * MS, 15 * MS), (5 * MS, 15 * MS)];
-        assert_eq!(self_time(30 * MS, &three), 20 * MS);
-        // Staggered: 0..10, 4..14, 8..18 cover 0..18.
+    fn nested_spans_subtract_only_their_direct_children() {
+        // tx 0..20; render (app) 2..18 holding db 4..10 and db 12..14.
+        // app: tx 20-16 = 4, render 16-6-2 = 8 → 2 spans, 12 ms. db: 8 ms.
+        let mut spans = [
+            span(2, 1, "app", 2, 18),
+            span(3, 2, "db", 4, 10),
+            span(4, 2, "db", 12, 14),
+        ];
         assert_eq!(
-            self_time(
-                20 * MS,
-                &[(0, 10 * MS), (4 * MS, 14 * MS), (8 * MS, 18 * MS)]
-            ),
-            2 * MS
+            by_type(&self_times(&tx(20), &mut spans)),
+            [("app", 2, 12), ("db", 2, 8)]
         );
     }
 
     #[test]
-    fn a_child_outliving_its_parent_counts_until_the_parent_ends() {
-        // Parent 0..10; child 6..25 (spawned, not awaited): covers 6..10.
-        assert_eq!(self_time(10 * MS, &[(6 * MS, 25 * MS)]), 6 * MS);
+    fn overlapping_spans_cover_their_parent_once() {
+        // 2..8 and 5..12 cover 2..12 of a 20 ms transaction; a span inside another
+        // (3..4 in 1..9) changes neither.
+        let mut spans = [span(2, 1, "db", 2, 8), span(3, 1, "db", 5, 12)];
+        assert_eq!(
+            by_type(&self_times(&tx(20), &mut spans)),
+            [("app", 1, 10), ("db", 2, 13)]
+        );
+        let mut spans = [span(2, 1, "db", 1, 9), span(3, 1, "cache", 3, 4)];
+        assert_eq!(
+            by_type(&self_times(&tx(10), &mut spans)),
+            [("app", 1, 2), ("cache", 1, 1), ("db", 1, 8)]
+        );
     }
 
     #[test]
-    fn groups_merge_across_shards_and_reset() {
+    fn concurrent_spans_count_once_for_the_parent_and_fully_for_themselves() {
+        // join! of three 10 ms calls at 5..15 in 30 ms: app 20, external 3 × 10.
+        let mut spans = [
+            span(2, 1, "external", 5, 15),
+            span(3, 1, "external", 5, 15),
+            span(4, 1, "external", 5, 15),
+        ];
+        assert_eq!(
+            by_type(&self_times(&tx(30), &mut spans)),
+            [("app", 1, 20), ("external", 3, 30)]
+        );
+        // Staggered 0..10, 4..14, 8..18 cover 0..18 of 20.
+        let mut spans = [
+            span(2, 1, "external", 0, 10),
+            span(3, 1, "external", 4, 14),
+            span(4, 1, "external", 8, 18),
+        ];
+        assert_eq!(
+            by_type(&self_times(&tx(20), &mut spans)),
+            [("app", 1, 2), ("external", 3, 30)]
+        );
+    }
+
+    #[test]
+    fn a_child_outliving_its_parent_covers_it_until_the_parents_end() {
+        // render 0..10 with a spawned job 6..25 under it, in a 30 ms transaction.
+        let mut spans = [span(2, 1, "app", 0, 10), span(3, 2, "worker", 6, 25)];
+        assert_eq!(
+            by_type(&self_times(&tx(30), &mut spans)),
+            [("app", 2, 20 + 6), ("worker", 1, 19)]
+        );
+    }
+
+    #[test]
+    fn composites_and_folded_spans_count_what_they_stand_for() {
+        // A composite of 10 queries (sum 20 ms) spanning 2..32 of 40 ms.
+        let mut composite = span(2, 1, "db", 2, 32);
+        composite.summary = Some((10, 20 * MS));
+        let mut spans = [composite];
+        assert_eq!(
+            by_type(&self_times(&tx(40), &mut spans)),
+            [("app", 1, 20), ("db", 10, 20)]
+        );
+        // Past MAX_UNSENT, unsent spans fold into one entry per parent and type.
+        let mut unsent = Vec::new();
+        for n in 0..MAX_UNSENT as u64 + 5 {
+            fold(&mut unsent, span(10 + n, 1, "db", 0, 0));
+        }
+        for _ in 0..3 {
+            fold(&mut unsent, span(999, 1, "db", 0, 1));
+        }
+        assert_eq!(unsent.len(), MAX_UNSENT - FOLDED_SLOTS + 1);
+        let folded = unsent.iter().find(|t| t.id.is_none()).unwrap();
+        assert_eq!(folded.summary, Some((16, 3 * MS)));
+    }
+
+    #[test]
+    fn spans_wait_for_their_transaction_and_groups_add_up() {
         let breakdown = Breakdown::default();
-        let db = SelfTime {
-            kind: "db".into(),
-            subtype: Some("postgresql".into()),
-            count: 1,
-            sum_ns: 2 * MS,
-        };
-        breakdown.record("request", "GET /", std::slice::from_ref(&db), 3 * MS);
-        std::thread::scope(|s| {
-            s.spawn(|| breakdown.record("request", "GET /", std::slice::from_ref(&db), 0));
-        });
+        for n in 0..2 {
+            let mut db = crate::testing::samples::maximal_span();
+            db.transaction_id = id(1);
+            db.parent_id = id(1);
+            db.id = id(10 + n);
+            db.composite = None;
+            db.kind = "db".into();
+            db.subtype = None;
+            db.timestamp = T0 + n * 5_000;
+            db.duration = Duration::from_millis(5);
+            breakdown.observe(&Event::Span(Box::new(db)));
+        }
+        let mut t = tx(20);
+        t.sampled = true;
+        t.kind = "request".into();
+        t.name = "GET /".into();
+        breakdown.observe(&Event::Transaction(Box::new(t)));
         let (groups, overflowed) = breakdown.take();
         assert_eq!(overflowed, 0);
-        assert_eq!(groups.len(), 1);
-        let times = &groups[0].times;
-        let db_total = times.iter().find(|t| t.kind == "db").unwrap();
-        assert_eq!((db_total.count, db_total.sum_ns), (2, 4 * MS));
-        let app_total = times.iter().find(|t| t.kind == "app").unwrap();
-        assert_eq!((app_total.count, app_total.sum_ns), (2, 3 * MS));
-        assert_eq!(breakdown.take().0, Vec::new());
+        assert_eq!(by_type(&groups[0].times), [("app", 1, 10), ("db", 2, 10)]);
+        assert!(breakdown.take().0.is_empty());
     }
 
     #[test]
     fn groups_are_bounded() {
         let breakdown = Breakdown::default();
         for i in 0..MAX_GROUPS + 5 {
-            breakdown.record("request", &format!("GET /{i}"), &[], 0);
+            let mut t = tx(1);
+            t.sampled = true;
+            t.name = format!("GET /{i}").into();
+            breakdown.observe(&Event::Transaction(Box::new(t)));
         }
         let (groups, overflowed) = breakdown.take();
         assert_eq!((groups.len(), overflowed), (MAX_GROUPS, 5));

@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use std::sync::Mutex;
 
 pub use self::app::{Counter, Gauge, MetricBuilder};
-pub(crate) use self::breakdown::{Breakdown, ChildTimer, SelfTimes, nanos_since};
+pub(crate) use self::breakdown::{Breakdown, SpanTiming, fold};
 use crate::config::Config;
 use crate::model::{Labels, MetricSet, MetricSpan, MetricTransaction, Sample};
 use crate::report::Health;
@@ -323,7 +323,11 @@ mod tests {
         config
             .apply("disable_metrics", "agent.events.*, span.self_time.sum.*")
             .unwrap();
-        metrics.breakdown.record("request", "GET /", &[], 1000);
+        let mut tx = crate::testing::samples::maximal_transaction();
+        tx.sampled = true;
+        metrics
+            .breakdown
+            .observe(&crate::model::Event::Transaction(Box::new(tx)));
         let health = Health {
             events_total: 3,
             ..Health::default()

@@ -59,6 +59,10 @@ pub struct Transaction {
     /// OpenTelemetry attributes and kind, for bridged transactions.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otel: Option<OtelInfo>,
+    /// Timings of spans that were not sent (over the limit, fast exit spans), for the
+    /// breakdown metrics the reporter works out. Not serialised.
+    #[serde(skip)]
+    pub(crate) unsent_spans: Vec<crate::metrics::SpanTiming>,
 }
 
 /// `transaction.span_count`.

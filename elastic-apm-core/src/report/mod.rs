@@ -45,6 +45,15 @@ pub trait Reporter: Send + Sync + 'static {
         Box::pin(std::future::ready(true))
     }
 
+    /// Whether the agent works out breakdown metrics from each event as it hands it
+    /// over (on the caller's thread, under a lock shared by all requests), so that
+    /// [`Agent::collect_metrics`](crate::Agent::collect_metrics) includes them. The
+    /// default is no: the APM Server transport works them out on its own thread, and a
+    /// reporter for tests can say yes.
+    fn wants_breakdown_metrics(&self) -> bool {
+        false
+    }
+
     /// Flushes, then stops: later events are dropped. The default only flushes.
     fn shutdown(&self, timeout: Duration) -> Flush {
         self.flush(timeout)

@@ -47,6 +47,9 @@ pub(crate) struct AgentInner {
     enabled: bool,
     shared: Arc<Shared>,
     reporter: Arc<dyn Reporter>,
+    /// Breakdown metrics are worked out from events as they are reported (a custom
+    /// reporter that asks for it); the transport does it on its own thread instead.
+    observe_events: bool,
 }
 
 impl Agent {
@@ -197,11 +200,10 @@ impl Agent {
         self.inner.reporter.shutdown(timeout)
     }
 
-    pub(crate) fn shared(&self) -> &Shared {
-        &self.inner.shared
-    }
-
     pub(crate) fn report(&self, event: crate::model::Event) {
+        if self.inner.observe_events {
+            self.inner.shared.metrics.breakdown.observe(&event);
+        }
         self.inner.reporter.report(event);
     }
 }
@@ -353,6 +355,7 @@ impl AgentBuilder {
     }
 
     /// Where finished events go, instead of APM Server (tests, custom pipelines).
+    /// See [`Reporter::wants_breakdown_metrics`] for breakdown metrics.
     pub fn reporter(mut self, reporter: impl Reporter) -> Self {
         self.reporter = Some(Arc::new(reporter));
         self
@@ -380,6 +383,10 @@ impl AgentBuilder {
         let metadata = metadata::build(&config);
         let enabled = config.enabled;
         let send = enabled && !config.disable_send;
+        let observe_events = config.breakdown_metrics
+            && reporter
+                .as_ref()
+                .is_some_and(|r| r.wants_breakdown_metrics());
         let shared = Arc::new(Shared::new(config, metadata));
         let reporter = reporter.unwrap_or_else(|| {
             if !send {
@@ -400,6 +407,7 @@ impl AgentBuilder {
                 enabled,
                 shared,
                 reporter,
+                observe_events,
             }),
         }
     }

@@ -10,7 +10,7 @@ use super::micros;
 use super::segment::Segment;
 use super::transaction::TxInner;
 use crate::ids::{SpanId, TraceId};
-use crate::metrics::{ChildTimer, nanos_since};
+use crate::metrics::SpanTiming;
 use crate::model::{self, LabelValue, Link, Outcome, SpanContext, limits::truncate_in_place};
 
 pub(crate) struct SpanInner {
@@ -22,10 +22,6 @@ pub(crate) struct SpanInner {
     parent: Option<Arc<SpanInner>>,
     /// One ended child kept back for compression with its next sibling.
     buffer: super::compression::Buffer,
-    /// When direct children run, for this span's self time (breakdown metrics).
-    children: ChildTimer,
-    /// The start, in nanoseconds since the transaction's (breakdown metrics only).
-    start_ns: u64,
     exit: bool,
     /// Over `transaction_max_spans` when it started, or under such a span: never sent,
     /// only counted (and its statistics kept).
@@ -60,13 +56,6 @@ impl SpanInner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The child timer of this span's parent (span or transaction).
-    fn parent_timer(&self) -> &ChildTimer {
-        self.parent
-            .as_ref()
-            .map_or(&self.tx.children, |parent| &parent.children)
-    }
-
     fn end(&self, end: Instant) {
         if self.ended.swap(true, Ordering::AcqRel) {
             return;
@@ -82,18 +71,24 @@ impl SpanInner {
             data.error_captured,
         );
         let duration = end.saturating_duration_since(self.start);
-        if tx.breakdown {
-            let duration_ns = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-            let end_ns = self.start_ns.saturating_add(duration_ns);
-            self.parent_timer().child_ended(end_ns);
-            let self_ns = duration_ns.saturating_sub(self.children.covered_until(end_ns));
-            tx.self_times
-                .add(&data.kind, data.subtype.as_ref(), self_ns);
-        }
         let mut context = std::mem::take(&mut data.context);
         super::service_target::infer(&mut context, &data.kind, data.subtype.as_deref(), self.exit);
         if self.dropped {
+            // Not sent, but its time still counts in the breakdown.
+            let timing = tx.breakdown.then(|| SpanTiming {
+                id: Some(self.id),
+                parent: self.parent_id,
+                timestamp_us: tx.timestamp_us
+                    + micros(self.start.saturating_duration_since(tx.start)),
+                duration_ns: u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
+                kind: data.kind.clone(),
+                subtype: data.subtype.clone(),
+                summary: None,
+            });
             drop(data);
+            if let Some(timing) = timing {
+                tx.keep_unsent(|| timing);
+            }
             tx.count_dropped();
             if self.exit {
                 tx.track_dropped(Some(&context), outcome, 1, duration);
@@ -261,21 +256,11 @@ impl SpanBuilder {
             name
         };
         let start = started_at.unwrap_or_else(Instant::now);
-        let start_ns = if tx.breakdown {
-            let start_ns = nanos_since(tx.start, start);
-            let timer = parent.as_span().map_or(&tx.children, |p| &p.children);
-            timer.child_started(start_ns);
-            start_ns
-        } else {
-            0
-        };
         let inner = SpanInner {
             id: SpanId::generate(),
             parent_id: parent.id(),
             parent: parent.as_span().cloned(),
             buffer: Default::default(),
-            children: ChildTimer::default(),
-            start_ns,
             exit,
             dropped,
             discardable: AtomicBool::new(exit),

@@ -11,7 +11,7 @@ use super::span::Span;
 use super::{Agent, micros, now_micros};
 use crate::config::TraceContinuationStrategy;
 use crate::ids::{SpanId, TraceId};
-use crate::metrics::{ChildTimer, SelfTimes, nanos_since};
+use crate::metrics::SpanTiming;
 use crate::model::{self, Context, DroppedSpanStats, LabelValue, Link, Outcome, SpanCount, User};
 use crate::sampling::SampleRate;
 use crate::trace_context::{TraceContext, TraceFlags, TraceParent, TraceState};
@@ -39,12 +39,9 @@ pub(crate) struct TxInner {
     pub(crate) compression: super::compression::Compression,
     /// One ended child span kept back for compression.
     pub(crate) buffer: super::compression::Buffer,
-    /// Breakdown metrics are recorded (`breakdown_metrics`, and sampled).
+    /// Breakdown metrics are recorded (`breakdown_metrics`, and sampled): spans that
+    /// are not sent leave their timing with the transaction.
     pub(crate) breakdown: bool,
-    /// When direct children run, for the transaction's self time.
-    pub(crate) children: ChildTimer,
-    /// Spans' self times by type, added to the agent's breakdown at the end.
-    pub(crate) self_times: SelfTimes,
     eligible_spans: AtomicU32,
     reported_spans: AtomicU32,
     dropped_spans: AtomicU32,
@@ -64,6 +61,8 @@ pub(crate) struct TxData {
     links: Vec<Link>,
     pub(crate) error_captured: bool,
     dropped_stats: Vec<DroppedSpanStats>,
+    /// Timings of spans not sent, for breakdown metrics.
+    unsent_spans: Vec<SpanTiming>,
 }
 
 /// Entries of `dropped_spans_stats` kept at most (`tracing-spans-dropped-stats.md`).
@@ -116,6 +115,7 @@ impl TxInner {
             self.dropped_spans.fetch_add(count, Ordering::Relaxed);
         }
         if fast || !self.admit_span() {
+            self.keep_unsent(|| SpanTiming::of(&span));
             if span
                 .context
                 .as_ref()
@@ -127,6 +127,13 @@ impl TxInner {
             return;
         }
         self.agent.report(model::Event::Span(span));
+    }
+
+    /// Keeps the timing of a span that is not sent, for breakdown metrics.
+    pub(crate) fn keep_unsent(&self, timing: impl FnOnce() -> SpanTiming) {
+        if self.breakdown && !self.has_ended() {
+            crate::metrics::fold(&mut self.lock().unsent_spans, timing());
+        }
     }
 
     /// Counts a span dropped for another reason than the limit (a fast exit span).
@@ -194,16 +201,6 @@ impl TxInner {
         }
     }
 
-    /// Adds this transaction's own self time (span type `app`) and its spans' to the
-    /// agent's breakdown metrics.
-    fn record_breakdown(&self, data: &TxData, end: Instant) {
-        let end_ns = nanos_since(self.start, end);
-        let own_ns = end_ns.saturating_sub(self.children.covered_until(end_ns));
-        let breakdown = &self.agent.shared().metrics.breakdown;
-        self.self_times
-            .with(|times| breakdown.record(&data.kind, &data.name, times, own_ns));
-    }
-
     fn end(&self, end: Instant) {
         if self.ended.swap(true, Ordering::AcqRel) {
             return;
@@ -219,9 +216,6 @@ impl TxInner {
             return;
         }
         let mut data = self.lock();
-        if self.breakdown {
-            self.record_breakdown(&data, end);
-        }
         let outcome = Outcome::or_inferred(
             data.outcome.or(data.instrumentation_outcome),
             data.error_captured,
@@ -252,6 +246,7 @@ impl TxInner {
             },
             links: std::mem::take(&mut data.links),
             otel: None,
+            unsent_spans: std::mem::take(&mut data.unsent_spans),
         };
         drop(data);
         self.agent.report(model::Event::Transaction(Box::new(tx)));
@@ -426,8 +421,6 @@ impl<'a> TransactionBuilder<'a> {
             },
             buffer: Default::default(),
             breakdown: config.breakdown_metrics && flags.is_sampled(),
-            children: ChildTimer::default(),
-            self_times: SelfTimes::default(),
             eligible_spans: AtomicU32::new(0),
             reported_spans: AtomicU32::new(0),
             dropped_spans: AtomicU32::new(0),
@@ -446,6 +439,7 @@ impl<'a> TransactionBuilder<'a> {
                 links,
                 error_captured: false,
                 dropped_stats: Vec::new(),
+                unsent_spans: Vec::new(),
             }),
         };
         Transaction {

@@ -209,6 +209,9 @@ impl Worker {
     async fn write(&mut self, mut event: Event) {
         HealthCounters::add(&self.health.dequeued, 1);
         self.health.queue_shrank_to(self.events.len() as u64);
+        if self.shared.live.local().breakdown_metrics {
+            self.shared.metrics.breakdown.observe(&event);
+        }
         event.prepare();
         if self.request.is_none() {
             self.open_request();
