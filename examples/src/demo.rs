@@ -103,10 +103,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             print!("{}", waterfall::render(&events));
             let count = |kind: &str| events.iter().filter(|(k, _)| k == kind).count();
             println!(
-                "\nThe intake receiver got {} transactions, {} spans, {} errors; schema violations: {}{}",
+                "\nThe intake receiver got {} transactions, {} spans, {} errors, {} metricsets; schema violations: {}{}",
                 count("transaction"),
                 count("span"),
                 count("error"),
+                count("metricset"),
                 receiver.violations().len(),
                 if receiver.validates() {
                     ""
