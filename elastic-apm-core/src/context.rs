@@ -43,6 +43,14 @@ fn swap_current(segment: Option<Segment>) -> Option<Segment> {
         .unwrap_or_default()
 }
 
+/// Replaces the thread's current segment and returns the previous one, for
+/// integrations whose framework calls "enter" and "exit" separately (a `tracing`
+/// layer): put the returned segment back on exit. Elsewhere use [`Segment::enter`] or
+/// [`ApmFutureExt::in_segment`], which cannot forget to.
+pub fn replace_current_segment(segment: Option<Segment>) -> Option<Segment> {
+    swap_current(segment)
+}
+
 /// The current transaction or span on this thread, if any.
 pub fn current_segment() -> Option<Segment> {
     CURRENT.try_with(|cur| cur.borrow().clone()).ok().flatten()

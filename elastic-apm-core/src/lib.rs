@@ -71,7 +71,9 @@ use std::borrow::Cow;
 use std::future::Future;
 
 pub use crate::config::{CaptureBody, CloudProvider, Config, LogLevel, TraceContinuationStrategy};
-pub use crate::context::{ApmFuture, ApmFutureExt, EnterGuard, InSpan, current_segment, spawn};
+pub use crate::context::{
+    ApmFuture, ApmFutureExt, EnterGuard, InSpan, current_segment, replace_current_segment, spawn,
+};
 pub use crate::error::{ConfigError, TraceContextError, TransportError};
 pub use crate::ids::{ErrorId, HexBuf, SpanId, TraceId};
 pub use crate::live::{ConfigSnapshot, ServerVersion};

@@ -189,8 +189,8 @@ fn health_samples(
     counter(
         TOTAL,
         ("event_type", "undefined"),
-        now.events_total - by_type.sum(),
-        last.events_total - last_by_type.sum(),
+        now.events_total.saturating_sub(by_type.sum()),
+        last.events_total.saturating_sub(last_by_type.sum()),
     );
     const DROPPED: &str = "agent.events.dropped";
     counter(
@@ -205,10 +205,12 @@ fn health_samples(
         now.dropped_error + now.dropped_too_large,
         last.dropped_error + last.dropped_too_large,
     );
+    // Counters are read one by one while the reporter updates them: never subtract
+    // past zero.
     let ok = |h: &Health| {
         (
-            h.requests - h.failed_requests,
-            h.bytes_sent - h.bytes_failed,
+            h.requests.saturating_sub(h.failed_requests),
+            h.bytes_sent.saturating_sub(h.bytes_failed),
             (h.request_time.saturating_sub(h.failed_request_time)).as_micros() as u64,
         )
     };

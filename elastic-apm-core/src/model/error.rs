@@ -67,6 +67,8 @@ impl Error {
         }
         if let Some(exception) = self.exception.as_mut() {
             exception.stacktrace = frames;
+        } else if let Some(log) = self.log.as_mut() {
+            log.stacktrace = frames;
         }
     }
 }
@@ -144,7 +146,7 @@ pub struct Exception {
     pub cause: Vec<Exception>,
 }
 
-/// `error.log`.
+/// `error.log`: an error reported as a log record rather than an exception.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct Log {
@@ -171,4 +173,14 @@ pub struct Log {
     /// Where it was logged.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stacktrace: Vec<StackFrame>,
+}
+
+impl Log {
+    /// A log record with this message; set the other fields as needed.
+    pub fn new(message: impl Into<String>) -> Self {
+        Log {
+            message: message.into(),
+            ..Log::default()
+        }
+    }
 }

@@ -38,16 +38,24 @@ impl AsDynError for dyn StdError + Send + Sync + 'static {
     }
 }
 
-/// Configures an error before it is captured. Made by [`Agent::error`].
+/// Configures an error before it is captured. Made by [`Agent::error`] and
+/// [`Agent::log_error`].
 #[must_use = "call .capture() to send the error"]
 pub struct ErrorBuilder<'a> {
     agent: &'a Agent,
-    error: &'a (dyn StdError + 'static),
+    what: What<'a>,
+    culprit: Option<String>,
     type_name: Option<&'static str>,
     parent: Option<Segment>,
     handled: Option<bool>,
     stack: Option<Arc<Backtrace>>,
     edit_context: Option<ContextEdit<'a>>,
+}
+
+/// An exception, or a log record.
+enum What<'a> {
+    Exception(&'a (dyn StdError + 'static)),
+    Log(model::Log),
 }
 
 /// A change to an error's context, applied when it is captured.
@@ -69,13 +77,33 @@ impl<'a> ErrorBuilder<'a> {
         let type_name = (!type_name.starts_with("dyn ")).then_some(type_name);
         ErrorBuilder {
             agent,
-            error: error.as_dyn_error(),
+            what: What::Exception(error.as_dyn_error()),
+            culprit: None,
             type_name,
             parent: None,
             handled: None,
             stack: None,
             edit_context: None,
         }
+    }
+
+    pub(super) fn log(agent: &'a Agent, log: model::Log) -> Self {
+        ErrorBuilder {
+            agent,
+            what: What::Log(log),
+            culprit: None,
+            type_name: None,
+            parent: None,
+            handled: None,
+            stack: None,
+            edit_context: None,
+        }
+    }
+
+    /// Where the error comes from (`culprit`), e.g. a function or a `file:line`.
+    pub fn culprit(mut self, culprit: impl Into<String>) -> Self {
+        self.culprit = Some(culprit.into());
+        self
     }
 
     /// Edits the error's context (a copy of its transaction's, when that is sampled),
@@ -115,7 +143,8 @@ impl<'a> ErrorBuilder<'a> {
     pub fn capture(self) -> Option<ErrorId> {
         let ErrorBuilder {
             agent,
-            error,
+            what,
+            culprit,
             type_name,
             parent,
             handled,
@@ -129,35 +158,49 @@ impl<'a> ErrorBuilder<'a> {
         let long = config.long_field_max_length;
         let message = |e: &dyn StdError| truncate(&e.to_string(), long).into_owned();
 
-        let mut cause = Vec::new();
-        let mut source = error.source();
-        while let Some(e) = source {
-            if cause.len() >= MAX_CAUSES {
-                break;
+        let (exception, log) = match what {
+            What::Exception(error) => {
+                let mut cause = Vec::new();
+                let mut source = error.source();
+                while let Some(e) = source {
+                    if cause.len() >= MAX_CAUSES {
+                        break;
+                    }
+                    cause.push(Exception {
+                        message: Some(message(e)),
+                        ..Exception::default()
+                    });
+                    source = e.source();
+                }
+                let (kind, module) = match type_name {
+                    Some(name) => (Some(name.to_owned()), module_of(name)),
+                    None => (None, None),
+                };
+                let exception = Exception {
+                    message: Some(message(error)),
+                    kind,
+                    module,
+                    handled,
+                    cause,
+                    ..Exception::default()
+                };
+                (Some(exception), None)
             }
-            cause.push(Exception {
-                message: Some(message(e)),
-                ..Exception::default()
-            });
-            source = e.source();
-        }
+            What::Log(mut log) => {
+                if log.message.len() > long {
+                    log.message = truncate(&log.message, long).into_owned();
+                }
+                (None, Some(log))
+            }
+        };
         // Only the raw frames now; symbolising waits for the reporter (Event::prepare).
-        let pending_stack = (config.stack_trace_limit > 0).then(|| PendingStack {
+        // A log record has a stack only when given one: where it was logged is known.
+        let pending_stack = (config.stack_trace_limit > 0
+            && (exception.is_some() || stack.is_some()))
+        .then(|| PendingStack {
             backtrace: stack.unwrap_or_else(|| Arc::new(Backtrace::force_capture())),
             limit: config.stack_trace_limit,
         });
-        let (kind, module) = match type_name {
-            Some(name) => (Some(name.to_owned()), module_of(name)),
-            None => (None, None),
-        };
-        let exception = Exception {
-            message: Some(message(error)),
-            kind,
-            module,
-            handled,
-            cause,
-            ..Exception::default()
-        };
 
         let id = ErrorId::generate();
         let mut event = model::Error {
@@ -167,9 +210,9 @@ impl<'a> ErrorBuilder<'a> {
             transaction_id: None,
             parent_id: None,
             transaction: None,
-            culprit: None,
-            exception: Some(exception),
-            log: None,
+            culprit,
+            exception,
+            log,
             context: None,
             pending_stack,
         };

@@ -143,6 +143,12 @@ impl Agent {
             .capture()
     }
 
+    /// Configures an error reported as a log record (`error.log`), such as an
+    /// ERROR-level `tracing` event.
+    pub fn log_error(&self, log: crate::model::Log) -> ErrorBuilder<'_> {
+        ErrorBuilder::log(self, log)
+    }
+
     /// Configures an error to capture: its parent, whether it was handled.
     pub fn error<'a, E>(&'a self, error: &'a E) -> ErrorBuilder<'a>
     where

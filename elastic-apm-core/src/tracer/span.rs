@@ -405,6 +405,12 @@ impl Span {
         self.with_data(|d| d.context.labels.insert(key, value));
     }
 
+    /// Links the span to a span of another trace, after it started (a consumer that
+    /// learns which messages it handles as it goes). Links keep their order.
+    pub fn add_link(&self, link: Link) {
+        self.with_data(|d| d.links.push(link));
+    }
+
     /// Edits the context (db, http, destination, service target) in place. `f` also
     /// runs for a span dropped by `transaction_max_spans`, whose destination still
     /// counts in `dropped_spans_stats`: keep it cheap, and gate costly details (a

@@ -533,6 +533,12 @@ impl Transaction {
         self.with_data(|d| d.instrumentation_outcome = Some(outcome));
     }
 
+    /// Links the transaction to a span of another trace, after it started. Links keep
+    /// their order.
+    pub fn add_link(&self, link: Link) {
+        self.with_data(|d| d.links.push(link));
+    }
+
     /// Sets a label (an indexed, searchable key-value pair).
     pub fn set_label(&self, key: impl Into<String>, value: impl Into<LabelValue>) {
         self.with_data(|d| d.context.labels.insert(key, value));
