@@ -21,16 +21,20 @@ use crate::sanitize::Sanitizer;
 pub(crate) struct Shared {
     pub(crate) live: LiveConfig,
     pub(crate) metrics: crate::metrics::Metrics,
+    /// Breakdown metrics are worked out (by the transport, or as a custom reporter
+    /// asks): spans not sent keep their timing for them. Set once at start.
+    pub(crate) breakdown: bool,
     metadata: Metadata,
     framework: OnceLock<NameVersion>,
     cloud: OnceLock<Cloud>,
 }
 
 impl Shared {
-    pub(crate) fn new(config: Config, metadata: Metadata) -> Self {
+    pub(crate) fn new(config: Config, metadata: Metadata, breakdown: bool) -> Self {
         Shared {
             live: LiveConfig::new(config),
             metrics: crate::metrics::Metrics::new(),
+            breakdown,
             metadata,
             framework: OnceLock::new(),
             cloud: OnceLock::new(),

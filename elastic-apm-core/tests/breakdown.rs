@@ -295,3 +295,28 @@ fn compressed_spans_count_one_by_one() {
     );
     assert_eq!(b[&key("GET /compressed", "app", None)], (1.0, 6_000.0));
 }
+
+#[test]
+fn a_compressed_span_flushed_by_the_transactions_end_still_counts() {
+    // Three 1 ms queries compressed into one composite, held back until the transaction
+    // ends; exit_span_min_duration drops it then (sum 3 ms < 5 ms). All 3 ms are db.
+    let agent = recording_agent(|b| b.exit_span_min_duration(ms(5))).0;
+    let t0 = Instant::now();
+    let tx = agent
+        .transaction("GET /held", "request")
+        .started_at(t0)
+        .start();
+    let seg = tx.segment().unwrap();
+    for n in 0..3 {
+        seg.span("SELECT 1", "db")
+            .subtype("sqlite")
+            .exit()
+            .started_at(t0 + ms(2 * n))
+            .start()
+            .end_at(t0 + ms(2 * n + 1));
+    }
+    tx.end_at(t0 + ms(10));
+    let b = breakdown(&agent.collect_metrics());
+    assert_eq!(b[&key("GET /held", "db", Some("sqlite"))], (3.0, 3_000.0));
+    assert_eq!(b[&key("GET /held", "app", None)], (1.0, 7_000.0));
+}

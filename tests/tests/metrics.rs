@@ -25,6 +25,23 @@ fn find(receiver: &IntakeReceiver, name: &str, tags: &[(&str, &str)]) -> Option<
         .find_map(|s| sample(s, name))
 }
 
+/// The sum of `name` over every metricset received whose `tags` and `span.type` match:
+/// counters and breakdown sums arrive split over however many intervals they spanned.
+fn sum(
+    receiver: &IntakeReceiver,
+    name: &str,
+    tags: &[(&str, &str)],
+    span_type: Option<&str>,
+) -> f64 {
+    receiver
+        .accepted("metricset")
+        .iter()
+        .filter(|s| tags.iter().all(|(k, v)| s["tags"][*k] == *v))
+        .filter(|s| span_type.is_none_or(|t| s["span"]["type"] == t))
+        .filter_map(|s| sample(s, name))
+        .sum()
+}
+
 fn names(receiver: &IntakeReceiver) -> Vec<String> {
     let mut names: Vec<String> = receiver
         .accepted("metricset")
@@ -116,6 +133,15 @@ async fn every_metricset_is_valid_and_plausible() {
         .wait_until(WAIT, |r| {
             let names = names(r);
             expected.iter().all(|e| names.iter().any(|n| n == e))
+                && sum(r, "span.self_time.count", &[], Some("db")) == 6.0
+                && sum(r, "span.self_time.count", &[], Some("app")) == 3.0
+                && sum(
+                    r,
+                    "agent.events.total",
+                    &[("event_type", "transaction")],
+                    None,
+                ) == 3.0
+                && sum(r, "shop.orders.count", &[], None) == 3.0
         })
         .await;
     let rss_now = proc_status_bytes("VmRSS:");
@@ -207,11 +233,13 @@ async fn every_metricset_is_valid_and_plausible() {
     // Agent health: 3 transactions and 3 spans (each request's two queries compressed
     // into one) went into the queue; one intake request at least succeeded; counters
     // are increases, so across metricsets they add up.
-    let total = |event_type: &str| -> f64 {
-        sets.iter()
-            .filter(|s| s["tags"]["event_type"] == event_type)
-            .filter_map(|s| sample(s, "agent.events.total"))
-            .sum()
+    let total = |event_type: &str| {
+        sum(
+            &receiver,
+            "agent.events.total",
+            &[("event_type", event_type)],
+            None,
+        )
     };
     assert_eq!(total("transaction"), 3.0);
     assert_eq!(total("span"), 3.0);
@@ -252,8 +280,8 @@ async fn every_metricset_is_valid_and_plausible() {
 
     // Application metrics, with their labels.
     assert_eq!(
-        find(&receiver, "shop.orders.count", &[("payment", "card")]),
-        Some(3.0)
+        sum(&receiver, "shop.orders.count", &[("payment", "card")], None),
+        3.0
     );
     assert_eq!(find(&receiver, "shop.cart.items", &[]), Some(4.0));
     agent.shutdown(WAIT).await;

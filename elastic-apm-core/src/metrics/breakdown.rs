@@ -13,12 +13,13 @@
 //! path that drops them; compressed spans carry their count and sum.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::ids::SpanId;
 use crate::model::{self, Event};
+use crate::tracer::nanos;
 
 /// One span's timing, for its own self time and its parent's.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,10 +35,6 @@ pub(crate) struct SpanTiming {
     /// For spans that stand for several (a composite, or folded spans): how many, and
     /// their summed self time. They have no children of their own.
     pub(crate) summary: Option<(u32, u64)>,
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl SpanTiming {
@@ -126,7 +123,7 @@ fn add_to(
     });
     match found {
         Some(t) => {
-            t.count += count;
+            t.count = t.count.saturating_add(count);
             t.sum_ns = t.sum_ns.saturating_add(sum_ns);
         }
         None => times.push(SelfTime {
@@ -145,7 +142,11 @@ const APP: Cow<'static, str> = Cow::Borrowed("app");
 /// transaction's own under `app`.
 pub(crate) fn self_times(tx: &model::Transaction, spans: &mut [SpanTiming]) -> Vec<SelfTime> {
     // Offsets from the transaction's start, in nanoseconds (timestamps are µs).
-    let start_of = |t: &SpanTiming| t.timestamp_us.saturating_sub(tx.timestamp) * 1000;
+    let start_of = |t: &SpanTiming| {
+        t.timestamp_us
+            .saturating_sub(tx.timestamp)
+            .saturating_mul(1000)
+    };
     spans.sort_unstable_by_key(|s| (s.parent, start_of(s)));
     let tx_ns = nanos(tx.duration);
     // Spans' windows by id, built only when a span has children.
@@ -230,7 +231,7 @@ fn union(
         let child_end = start_of(child).saturating_add(length).min(end);
         let from = start_of(child).max(reached);
         if child_end > from {
-            covered += child_end - from;
+            covered = covered.saturating_add(child_end - from);
             reached = child_end;
         }
     }
@@ -238,20 +239,77 @@ fn union(
 }
 
 /// Span timings waiting for their transaction, bounded: past [`MAX_PENDING`], the
-/// transaction waited for longest is given up (its spans are not in the breakdown).
+/// transaction waited for longest is given up (its spans are not in the breakdown),
+/// which is also what becomes of a transaction the full queue dropped.
 #[derive(Debug, Default)]
 struct Pending {
     by_transaction: HashMap<SpanId, (u64, Vec<SpanTiming>), FxBuild>,
+    /// Transactions by first arrival, oldest first; ids of finished ones linger until
+    /// they reach the front or the next compaction.
+    order: VecDeque<(u64, SpanId)>,
+    /// Recently finished transactions, whose late spans (ended after them) are ignored.
+    finished: VecDeque<SpanId>,
     spans: usize,
     arrivals: u64,
 }
 
 /// Span timings held at most while their transactions are still running.
 const MAX_PENDING: usize = 16 * 1024;
+/// Finished transactions remembered, to ignore their late spans.
+const MAX_FINISHED: usize = 256;
 
-/// Transaction groups kept per interval; more are counted, not recorded (the Go and
-/// Java agents' limit), so a service with unbounded transaction names cannot grow the
-/// agent's memory.
+impl Pending {
+    fn add(&mut self, span: &model::Span) {
+        if self.finished.contains(&span.transaction_id) {
+            return;
+        }
+        self.arrivals += 1;
+        let arrival = self.arrivals;
+        let entry = self
+            .by_transaction
+            .entry(span.transaction_id)
+            .or_insert_with(|| {
+                self.order.push_back((arrival, span.transaction_id));
+                (arrival, Vec::with_capacity(4))
+            });
+        entry.1.push(SpanTiming::of(span));
+        self.spans += 1;
+        while self.spans > MAX_PENDING {
+            let Some((arrival, id)) = self.order.pop_front() else {
+                break;
+            };
+            if self.by_transaction.get(&id).is_some_and(|e| e.0 == arrival)
+                && let Some((_, spans)) = self.by_transaction.remove(&id)
+            {
+                self.spans -= spans.len();
+            }
+        }
+        // Ids of finished transactions pile up in `order`: drop them now and then.
+        if self.order.len() > 2 * self.by_transaction.len() + 64 {
+            let live = &self.by_transaction;
+            self.order
+                .retain(|(arrival, id)| live.get(id).is_some_and(|e| e.0 == *arrival));
+        }
+    }
+
+    fn finish(&mut self, id: SpanId) -> Vec<SpanTiming> {
+        if self.finished.len() >= MAX_FINISHED {
+            self.finished.pop_front();
+        }
+        self.finished.push_back(id);
+        match self.by_transaction.remove(&id) {
+            Some((_, spans)) => {
+                self.spans -= spans.len();
+                spans
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Breakdown metricsets (transaction group and span type) kept per interval; more are
+/// counted, not recorded (the Go and Java agents' limit), so a service with unbounded
+/// transaction names cannot grow the agent's memory.
 pub(crate) const MAX_GROUPS: usize = 1000;
 
 /// Self times by transaction type, then name.
@@ -312,7 +370,8 @@ impl FxHasher {
 struct State {
     pending: Pending,
     groups: Groups,
-    group_count: usize,
+    /// Entries (transaction group and span type) in `groups`.
+    entries: usize,
     overflowed: u64,
 }
 
@@ -340,42 +399,14 @@ impl Breakdown {
     /// a sampled transaction completes its tree.
     pub(crate) fn observe(&self, event: &Event) {
         match event {
-            Event::Span(span) => {
-                let mut state = self.lock();
-                let pending = &mut state.pending;
-                pending.arrivals += 1;
-                let arrival = pending.arrivals;
-                pending
-                    .by_transaction
-                    .entry(span.transaction_id)
-                    .or_insert_with(|| (arrival, Vec::with_capacity(16)))
-                    .1
-                    .push(SpanTiming::of(span));
-                pending.spans += 1;
-                while pending.spans > MAX_PENDING {
-                    let oldest = pending
-                        .by_transaction
-                        .iter()
-                        .min_by_key(|(_, (arrival, _))| *arrival)
-                        .map(|(id, _)| *id);
-                    match oldest.and_then(|id| pending.by_transaction.remove(&id)) {
-                        Some((_, spans)) => pending.spans -= spans.len(),
-                        None => break,
-                    }
-                }
-            }
+            Event::Span(span) => self.lock().pending.add(span),
             Event::Transaction(tx) if tx.sampled => {
-                let mut state = self.lock();
-                let mut spans = match state.pending.by_transaction.remove(&tx.id) {
-                    Some((_, spans)) => {
-                        state.pending.spans -= spans.len();
-                        spans
-                    }
-                    None => Vec::new(),
-                };
+                let mut spans = self.lock().pending.finish(tx.id);
                 spans.extend(tx.unsent_spans.iter().cloned());
+                // Worked out outside the lock: with a custom reporter this runs on the
+                // request path.
                 let times = self_times(tx, &mut spans);
-                state.record(&tx.kind, &tx.name, times);
+                self.lock().record(&tx.kind, &tx.name, times);
             }
             _ => {}
         }
@@ -386,7 +417,7 @@ impl Breakdown {
     pub(crate) fn take(&self) -> (Vec<GroupTimes>, u64) {
         let mut state = self.lock();
         let groups = std::mem::take(&mut state.groups);
-        state.group_count = 0;
+        state.entries = 0;
         let overflowed = std::mem::take(&mut state.overflowed);
         drop(state);
         let mut out: Vec<GroupTimes> = groups
@@ -411,22 +442,32 @@ impl State {
     fn record(&mut self, kind: &str, name: &str, times: Vec<SelfTime>) {
         let group = match self.groups.get_mut(kind).and_then(|n| n.get_mut(name)) {
             Some(group) => group,
-            None if self.group_count >= MAX_GROUPS => {
+            None if self.entries >= MAX_GROUPS => {
                 self.overflowed += 1;
                 return;
             }
-            None => {
-                self.group_count += 1;
-                self.groups
-                    .entry(kind.into())
-                    .or_default()
-                    .entry(name.into())
-                    .or_default()
-            }
+            None => self
+                .groups
+                .entry(kind.into())
+                .or_default()
+                .entry(name.into())
+                .or_default(),
         };
+        let mut overflowed = false;
         for t in times {
+            let known = group
+                .iter()
+                .any(|g| g.kind == t.kind && g.subtype == t.subtype);
+            if !known {
+                if self.entries >= MAX_GROUPS {
+                    overflowed = true;
+                    continue;
+                }
+                self.entries += 1;
+            }
             add_to(group, &t.kind, t.subtype.as_ref(), t.count, t.sum_ns);
         }
+        self.overflowed += u64::from(overflowed);
     }
 }
 
@@ -608,6 +649,37 @@ mod tests {
         assert_eq!(overflowed, 0);
         assert_eq!(by_type(&groups[0].times), [("app", 1, 10), ("db", 2, 10)]);
         assert!(breakdown.take().0.is_empty());
+    }
+
+    #[test]
+    fn late_spans_are_ignored_and_pending_spans_are_bounded() {
+        let breakdown = Breakdown::default();
+        let span_of = |tx: u64, n: u64| {
+            let mut s = crate::testing::samples::maximal_span();
+            s.transaction_id = id(tx);
+            s.id = id(n);
+            Event::Span(Box::new(s))
+        };
+        let mut t = tx(5);
+        t.sampled = true;
+        breakdown.observe(&Event::Transaction(Box::new(t)));
+        // A span of the finished transaction 1 is not kept.
+        breakdown.observe(&span_of(1, 50));
+        assert_eq!(breakdown.lock().pending.spans, 0);
+        // Transactions that never arrive give way, oldest first.
+        for n in 0..MAX_PENDING as u64 + 10 {
+            breakdown.observe(&span_of(100 + n, 100 + n));
+        }
+        let state = breakdown.lock();
+        assert_eq!(state.pending.spans, MAX_PENDING);
+        assert!(!state.pending.by_transaction.contains_key(&id(100)));
+        assert!(
+            state
+                .pending
+                .by_transaction
+                .contains_key(&id(100 + MAX_PENDING as u64 + 9))
+        );
+        assert!(state.pending.order.len() <= 2 * state.pending.by_transaction.len() + 64);
     }
 
     #[test]

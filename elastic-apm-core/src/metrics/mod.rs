@@ -144,6 +144,14 @@ impl Metrics {
     }
 }
 
+/// Adds a sample to the group of its labels (one metricset per set of labels).
+pub(crate) fn group_by_labels<S>(groups: &mut Vec<(Labels, Vec<S>)>, labels: &Labels, sample: S) {
+    match groups.iter_mut().find(|(l, _)| l == labels) {
+        Some((_, samples)) => samples.push(sample),
+        None => groups.push((labels.clone(), vec![sample])),
+    }
+}
+
 /// Agent health metrics (`metrics-health.md`): counters as increases since the last
 /// report (zero increases left out), grouped by their labels.
 fn health_samples(
@@ -202,8 +210,8 @@ fn health_samples(
     counter(
         DROPPED,
         ("reason", "error"),
-        now.dropped_error + now.dropped_too_large,
-        last.dropped_error + last.dropped_too_large,
+        now.dropped_error.saturating_add(now.dropped_too_large),
+        last.dropped_error.saturating_add(last.dropped_too_large),
     );
     // Counters are read one by one while the reporter updates them: never subtract
     // past zero.
@@ -235,12 +243,10 @@ fn health_samples(
         counter("agent.events.requests.bytes", label, bytes, last_bytes);
         counter("agent.events.requests.duration.sum.us", label, us, last_us);
     }
-    // Same labels, one metricset.
-    let mut merged: Vec<(Labels, Vec<(&'static str, f64)>)> = Vec::new();
+    let mut merged = Vec::new();
     for (labels, samples) in out {
-        match merged.iter_mut().find(|(l, _)| *l == labels) {
-            Some((_, into)) => into.extend(samples),
-            None => merged.push((labels, samples)),
+        for sample in samples {
+            group_by_labels(&mut merged, &labels, sample);
         }
     }
     if let Some(queue) = queue {

@@ -46,8 +46,8 @@ impl Runtime {
             let metrics = self.handle.metrics();
             (0..metrics.num_workers()).fold((Duration::ZERO, 0), |(busy, parks), worker| {
                 (
-                    busy + metrics.worker_total_busy_duration(worker),
-                    parks + metrics.worker_park_count(worker),
+                    busy.saturating_add(metrics.worker_total_busy_duration(worker)),
+                    parks.saturating_add(metrics.worker_park_count(worker)),
                 )
             })
         }

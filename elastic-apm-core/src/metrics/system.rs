@@ -5,8 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-/// cgroup v1's "no limit" (`memory.limit_in_bytes`), which the spec says not to send.
-const CGROUP_V1_UNLIMITED: u64 = 0x7fff_ffff_ffff_f000;
+/// cgroup v1's "no limit" (`memory.limit_in_bytes`), which the spec says not to send:
+/// `0x7ffffffffffff000` with 4 KiB pages, `0x7fffffffffff0000` with 64 KiB pages; any
+/// limit this large means none.
+const CGROUP_V1_UNLIMITED: u64 = 0x7fff_ffff_ff00_0000;
 
 /// Cumulative CPU ticks from `/proc/stat` and `/proc/self/stat`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,6 +30,8 @@ pub(crate) enum CgroupMemory {
 /// Reads system and process metrics; keeps the previous CPU reading for the deltas.
 #[derive(Debug)]
 pub(crate) struct System {
+    /// Whether there is a `/proc` to read (Linux, or a test's fixture).
+    enabled: bool,
     root: PathBuf,
     cgroup: Option<CgroupMemory>,
     last: Option<CpuTicks>,
@@ -43,6 +47,7 @@ impl System {
         let enabled = cfg!(target_os = "linux") || root != Path::new("/");
         let cgroup = enabled.then(|| discover_cgroup(&root)).flatten();
         let mut system = System {
+            enabled,
             root,
             cgroup,
             last: None,
@@ -66,8 +71,12 @@ impl System {
             .map(|v| v.parse().unwrap_or(0))
             .collect();
         // user nice system idle iowait irq softirq steal (guest time is inside user).
-        let total = ticks.iter().take(8).sum();
-        let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+        let total = ticks.iter().take(8).fold(0u64, |a, &t| a.saturating_add(t));
+        let idle = ticks
+            .get(3)
+            .copied()
+            .unwrap_or(0)
+            .saturating_add(ticks.get(4).copied().unwrap_or(0));
         let own = self.read("proc/self/stat")?;
         // The command name may hold spaces and parentheses: fields start after the last ')'.
         let fields: Vec<&str> = own
@@ -75,7 +84,11 @@ impl System {
             .split_ascii_whitespace()
             .collect();
         // utime and stime are fields 14 and 15; the slice starts at field 3.
-        let process = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        let process = fields
+            .get(11)?
+            .parse::<u64>()
+            .ok()?
+            .saturating_add(fields.get(12)?.parse::<u64>().ok()?);
         Some(CpuTicks {
             total,
             idle,
@@ -85,7 +98,7 @@ impl System {
 
     /// Adds the samples available now to `out`.
     pub(crate) fn sample(&mut self, out: &mut Vec<(&'static str, f64)>) {
-        if !(cfg!(target_os = "linux") || self.root != Path::new("/")) {
+        if !self.enabled {
             return;
         }
         if let Some(now) = self.cpu_ticks() {
@@ -108,7 +121,11 @@ impl System {
             }
             // Kernels before 3.14 have no MemAvailable: estimate it as the others do.
             let available = kb("MemAvailable:").or_else(|| {
-                Some(kb("MemFree:")? + kb("Buffers:").unwrap_or(0) + kb("Cached:").unwrap_or(0))
+                Some(
+                    kb("MemFree:")?
+                        .saturating_add(kb("Buffers:").unwrap_or(0))
+                        .saturating_add(kb("Cached:").unwrap_or(0)),
+                )
             });
             if let Some(available) = available {
                 out.push(("system.memory.actual.free", available as f64));
@@ -124,7 +141,7 @@ impl System {
         }
         let (limit, usage) = match &self.cgroup {
             Some(CgroupMemory::V1(dir)) => (
-                read_u64(&dir.join("memory.limit_in_bytes")).filter(|&l| l != CGROUP_V1_UNLIMITED),
+                read_u64(&dir.join("memory.limit_in_bytes")).filter(|&l| l < CGROUP_V1_UNLIMITED),
                 read_u64(&dir.join("memory.usage_in_bytes")),
             ),
             // `max` (no limit) does not parse, which leaves the limit out, as the spec asks.
@@ -212,8 +229,10 @@ pub(crate) fn discover_cgroup(root: &Path) -> Option<CgroupMemory> {
     let in_mount = |(mount_root, mount_point): (&str, &str), path: &str| {
         // The cgroup path is relative to the hierarchy's root; the mount shows the part
         // of it under `mount_root` (a container sees only its own cgroup).
-        let relative = path.strip_prefix(mount_root).unwrap_or(path);
-        under(&under(root, mount_point), relative.trim_start_matches('/'))
+        let relative = Path::new(path)
+            .strip_prefix(mount_root)
+            .unwrap_or(Path::new(path));
+        under(root, mount_point).join(relative.strip_prefix("/").unwrap_or(relative))
     };
     if let Some(path) = v1_path {
         let mount = v1_mount.unwrap_or(("/", "/sys/fs/cgroup/memory"));

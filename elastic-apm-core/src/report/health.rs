@@ -59,7 +59,10 @@ pub struct EventCounts {
 impl EventCounts {
     /// Their sum.
     pub fn sum(&self) -> u64 {
-        self.transactions + self.spans + self.errors + self.metricsets
+        self.transactions
+            .saturating_add(self.spans)
+            .saturating_add(self.errors)
+            .saturating_add(self.metricsets)
     }
 }
 

@@ -206,6 +206,11 @@ impl Agent {
         self.inner.reporter.shutdown(timeout)
     }
 
+    /// Whether transactions keep the timing of spans they do not send.
+    pub(crate) fn records_breakdown(&self) -> bool {
+        self.inner.shared.breakdown
+    }
+
     pub(crate) fn report(&self, event: crate::model::Event) {
         if self.inner.observe_events {
             self.inner.shared.metrics.breakdown.observe(&event);
@@ -389,11 +394,15 @@ impl AgentBuilder {
         let metadata = metadata::build(&config);
         let enabled = config.enabled;
         let send = enabled && !config.disable_send;
-        let observe_events = config.breakdown_metrics
-            && reporter
-                .as_ref()
-                .is_some_and(|r| r.wants_breakdown_metrics());
-        let shared = Arc::new(Shared::new(config, metadata));
+        // Breakdown metrics are worked out by the transport when metrics are sent, or
+        // by the agent for a custom reporter that asks for them.
+        let breakdown = config.breakdown_metrics
+            && match &reporter {
+                Some(reporter) => reporter.wants_breakdown_metrics(),
+                None => send && !config.metrics_interval.is_zero(),
+            };
+        let observe_events = breakdown && reporter.is_some();
+        let shared = Arc::new(Shared::new(config, metadata, breakdown));
         let reporter = reporter.unwrap_or_else(|| {
             if !send {
                 return Arc::new(DiscardReporter::default());
@@ -428,4 +437,8 @@ pub(crate) fn now_micros() -> u64 {
 
 pub(crate) fn micros(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+pub(crate) fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -56,6 +56,12 @@ impl SpanInner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The start, in microseconds since the Unix epoch, on the transaction's clock.
+    fn timestamp_us(&self) -> u64 {
+        let since_tx = micros(self.start.saturating_duration_since(self.tx.start));
+        self.tx.timestamp_us.saturating_add(since_tx)
+    }
+
     fn end(&self, end: Instant) {
         if self.ended.swap(true, Ordering::AcqRel) {
             return;
@@ -78,9 +84,8 @@ impl SpanInner {
             let timing = tx.breakdown.then(|| SpanTiming {
                 id: Some(self.id),
                 parent: self.parent_id,
-                timestamp_us: tx.timestamp_us
-                    + micros(self.start.saturating_duration_since(tx.start)),
-                duration_ns: u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
+                timestamp_us: self.timestamp_us(),
+                duration_ns: super::nanos(duration),
                 kind: data.kind.clone(),
                 subtype: data.subtype.clone(),
                 summary: None,
@@ -115,7 +120,7 @@ impl SpanInner {
             kind: std::mem::take(&mut data.kind),
             subtype: data.subtype.take(),
             action: data.action.take(),
-            timestamp: tx.timestamp_us + micros(self.start.saturating_duration_since(tx.start)),
+            timestamp: self.timestamp_us(),
             duration,
             sync: data.sync,
             outcome: Some(outcome),

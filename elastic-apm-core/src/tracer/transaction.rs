@@ -131,7 +131,8 @@ impl TxInner {
 
     /// Keeps the timing of a span that is not sent, for breakdown metrics.
     pub(crate) fn keep_unsent(&self, timing: impl FnOnce() -> SpanTiming) {
-        if self.breakdown && !self.has_ended() {
+        // Also after the end: a compressed child flushed by the end comes here.
+        if self.breakdown {
             crate::metrics::fold(&mut self.lock().unsent_spans, timing());
         }
     }
@@ -420,7 +421,7 @@ impl<'a> TransactionBuilder<'a> {
                 same_kind_max: config.span_compression_same_kind_max_duration,
             },
             buffer: Default::default(),
-            breakdown: config.breakdown_metrics && flags.is_sampled(),
+            breakdown: agent.records_breakdown() && flags.is_sampled(),
             eligible_spans: AtomicU32::new(0),
             reported_spans: AtomicU32::new(0),
             dropped_spans: AtomicU32::new(0),

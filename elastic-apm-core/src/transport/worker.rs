@@ -20,7 +20,7 @@ use crate::error::TransportError;
 use crate::live::Shared;
 use crate::logging;
 use crate::model::Event;
-use crate::report::HealthCounters;
+use crate::report::{HealthCounters, type_index};
 
 /// Compressed bytes gathered before a chunk goes to the socket: fewer, larger writes.
 const CHUNK_MIN: usize = 16 * 1024;
@@ -103,7 +103,10 @@ impl Worker {
         }
         let metrics_interval = self.shared.live.local().metrics_interval;
         let metrics_interval = (!metrics_interval.is_zero()).then_some(metrics_interval);
-        self.metrics_at = metrics_interval.map(|every| Instant::now() + every);
+        // An interval too long for the clock means never.
+        let next_metrics =
+            move || metrics_interval.and_then(|every| Instant::now().checked_add(every));
+        self.metrics_at = next_metrics();
         // Intake requests wait for cloud metadata (metadata.md); events queue meanwhile.
         super::cloud::discover(&self.shared).await;
 
@@ -115,8 +118,12 @@ impl Worker {
                 Some(command) = self.commands.recv() => {
                     let stop = command.kind == CommandKind::Shutdown;
                     if stop && metrics_interval.is_some() {
-                        // The last interval's metrics go out with the rest (metrics.md).
-                        self.gather_metrics();
+                        // The last interval's metrics go out with the rest (metrics.md),
+                        // counting what is still queued.
+                        while let Ok(event) = self.events.try_recv() {
+                            self.write(event).await;
+                        }
+                        self.gather_metrics().await;
                     }
                     // A flush whose caller was already answered (the deadline passed while
                     // the loop was busy) has nothing left to do.
@@ -153,14 +160,20 @@ impl Worker {
                     self.retry_at = None;
                 }
                 _ = sleep_until(self.metrics_at), if self.metrics_at.is_some() => {
-                    self.metrics_at = metrics_interval.map(|every| Instant::now() + every);
-                    self.gather_metrics();
+                    self.metrics_at = next_metrics();
+                    self.gather_metrics().await;
                 }
                 event = self.events.recv(), if retry_at.is_none() => match event {
                     Some(event) => self.write(event).await,
                     None => {
                         // Every handle to the agent is gone: send what is left, briefly.
-                        let _ = tokio::time::timeout(DROP_FLUSH, self.close_request()).await;
+                        let last = async {
+                            if metrics_interval.is_some() {
+                                self.gather_metrics().await;
+                            }
+                            self.close_request().await;
+                        };
+                        let _ = tokio::time::timeout(DROP_FLUSH, last).await;
                         return;
                     }
                 },
@@ -168,24 +181,31 @@ impl Worker {
         }
     }
 
-    /// Gathers every metric and queues the metricsets like any other event: while APM
-    /// Server is unreachable they wait, or are dropped and counted, with the rest.
-    fn gather_metrics(&mut self) {
-        let Some(queue) = self.queue.upgrade() else {
-            return;
-        };
-        let capacity = queue.max_capacity().max(1) as f64;
+    /// Gathers every metric. The metricsets are queued like any other event (while APM
+    /// Server is unreachable they wait, or are dropped and counted, with the rest), or
+    /// written straight away once the queue is gone (the agent was dropped).
+    async fn gather_metrics(&mut self) {
+        let config = self.shared.live.local();
+        let capacity = config.max_queue_size.max(1) as f64;
         let (min, max) = self.health.take_queue_range(self.events.len() as u64);
         let usage = crate::metrics::QueueUsage {
             min: min as f64 / capacity,
             max: max as f64 / capacity,
         };
-        let sets =
-            self.shared
-                .metrics
-                .collect(self.shared.live.local(), self.health.read(), Some(usage));
+        let sets = self
+            .shared
+            .metrics
+            .collect(config, self.health.read(), Some(usage));
+        let queue = self.queue.upgrade();
         for set in sets {
-            super::offer(&queue, &self.health, Event::Metricset(Box::new(set)));
+            let event = Event::Metricset(Box::new(set));
+            match &queue {
+                Some(queue) => super::offer(queue, &self.health, event),
+                None => {
+                    HealthCounters::add(&self.health.by_type[type_index(&event)], 1);
+                    self.write(event).await;
+                }
+            }
         }
     }
 
@@ -209,7 +229,7 @@ impl Worker {
     async fn write(&mut self, mut event: Event) {
         HealthCounters::add(&self.health.dequeued, 1);
         self.health.queue_shrank_to(self.events.len() as u64);
-        if self.shared.live.local().breakdown_metrics {
+        if self.shared.breakdown {
             self.shared.metrics.breakdown.observe(&event);
         }
         event.prepare();
