@@ -10,6 +10,8 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::fields::{Parts, is_part};
+
 /// The ECS version the lines follow.
 const ECS_VERSION: &str = "1.6.0";
 
@@ -40,8 +42,12 @@ const ECS_VERSION: &str = "1.6.0";
 /// ```
 ///
 /// (on one line). `service.version`, `service.environment` and `service.node.name` are
-/// added when configured; `span.id` when a span, not the transaction itself, is current.
-/// The event's own fields follow, under their names.
+/// added when configured; `span.id` when a span, not the transaction itself, is current;
+/// `error.message` for an event with an error (`#[instrument(err)]`, `error = %e`), and
+/// `error.id` when [`ApmTracingLayer`](crate::ApmTracingLayer), added before this layer,
+/// captured the event as an APM error. Records of the `log` crate bridged by
+/// `tracing-log` keep their own logger and origin. The event's other fields follow under
+/// their names, except those that would repeat one of the keys above.
 #[derive(Debug, Clone)]
 pub struct EcsFormat {
     /// `,"service.name":...` and the other service fields, written once.
@@ -84,23 +90,30 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let metadata = event.metadata();
+        let parts = Parts::of(event);
+        let origin = parts.origin.resolve(metadata);
         writer.write_str("{\"@timestamp\":\"")?;
         write_timestamp(&mut writer, SystemTime::now())?;
         write!(writer, "\",\"log.level\":\"{}\"", metadata.level())?;
-        let mut message = Message::default();
-        event.record(&mut message);
         writer.write_str(",\"message\":")?;
-        write_json_str(&mut writer, &message.0)?;
+        write_json_str(&mut writer, &parts.message_or(""))?;
         write!(writer, ",\"ecs.version\":\"{ECS_VERSION}\",\"log.logger\":")?;
-        write_json_str(&mut writer, metadata.target())?;
-        if let Some(file) = metadata.file() {
+        write_json_str(&mut writer, origin.target)?;
+        if let Some(file) = origin.file {
             writer.write_str(",\"log.origin.file.name\":")?;
             write_json_str(&mut writer, file)?;
         }
-        if let Some(line) = metadata.line() {
+        if let Some(line) = origin.line {
             write!(writer, ",\"log.origin.file.line\":{line}")?;
         }
         writer.write_str(&self.service)?;
+        if let Some(error) = &parts.error {
+            writer.write_str(",\"error.message\":")?;
+            write_json_str(&mut writer, error)?;
+        }
+        if let Some(id) = crate::layer::error_of(event) {
+            write!(writer, ",\"error.id\":\"{id}\"")?;
+        }
         if let Some(segment) = elastic_apm_core::current_segment() {
             write!(
                 writer,
@@ -122,23 +135,23 @@ where
     }
 }
 
-/// An event's message alone.
-#[derive(Default)]
-struct Message(String);
-
-impl Visit for Message {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.0 = value.to_owned();
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "message" {
-            self.0 = format!("{value:?}");
-        }
-    }
-}
+/// Keys this format writes itself; an event field of the same name is left out, as a
+/// JSON object with a key twice is rejected by Elasticsearch.
+const RESERVED: &[&str] = &[
+    "@timestamp",
+    "log.level",
+    "ecs.version",
+    "service.name",
+    "service.version",
+    "service.environment",
+    "service.node.name",
+    "event.dataset",
+    "trace.id",
+    "transaction.id",
+    "span.id",
+    "error.message",
+    "error.id",
+];
 
 /// Writes an event's fields other than the message as JSON members.
 struct Fields<'a, 'w> {
@@ -148,7 +161,8 @@ struct Fields<'a, 'w> {
 
 impl Fields<'_, '_> {
     fn member(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
-        if self.result.is_err() || field.name() == "message" {
+        let name = field.name();
+        if self.result.is_err() || is_part(name) || RESERVED.contains(&name) {
             return;
         }
         self.result = (|| {

@@ -1,17 +1,17 @@
 //! [`ApmTracingLayer`]: `tracing` spans as APM spans, ERROR events as APM errors.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 use elastic_apm_core::model::{Labels, Link, Log};
-use elastic_apm_core::{Agent, Segment, Span, Transaction};
+use elastic_apm_core::{Agent, ErrorId, Segment, Span, Transaction};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::fields::{self, ToLabels};
+use crate::fields::{self, Parts, ToLabels};
 
 /// A [`tracing_subscriber::Layer`] that records `tracing` spans as APM spans of the
 /// current transaction, and ERROR events as APM errors.
@@ -30,10 +30,11 @@ use crate::fields::{self, ToLabels};
 ///   are captured as errors (`error.log`), with their fields as labels.
 ///
 /// Only spans at [`spans_at`](Self::spans_at) (INFO by default) or more severe are
-/// recorded, so the DEBUG and TRACE spans of hyper, h2 and tokio cost one comparison;
-/// targets under [`ignore_target`](Self::ignore_target) are skipped, and so is the
-/// agent's own `elastic_apm` target. Per-layer filters
-/// (`tracing_subscriber::Layer::with_filter`) work too.
+/// recorded, so the DEBUG and TRACE spans of hyper, h2 and tokio cost a level check
+/// when created and entered; targets under [`ignore_target`](Self::ignore_target) are
+/// skipped, and so are the agent's own `elastic_apm*` targets. Per-layer filters
+/// (`tracing_subscriber::Layer::with_filter`) work too. Fields whose names match
+/// `sanitize_field_names` are redacted.
 #[derive(Clone)]
 pub struct ApmTracingLayer {
     agent: Agent,
@@ -68,11 +69,37 @@ enum Owner {
 }
 
 thread_local! {
-    /// The segments that were current before each entered `tracing` span.
-    static ENTERED: RefCell<Vec<Option<Segment>>> = const { RefCell::new(Vec::new()) };
+    /// The recorded `tracing` spans entered on this thread, innermost last, each with
+    /// the segment that was current before it.
+    static ENTERED: RefCell<Vec<(Id, Option<Segment>)>> = const { RefCell::new(Vec::new()) };
+    /// The error last captured from an event on this thread, by the event's address,
+    /// so that [`EcsFormat`](crate::EcsFormat) can write its `error.id`.
+    static LAST_ERROR: Cell<Option<(usize, ErrorId)>> = const { Cell::new(None) };
 }
 
-/// The agent's own diagnostics; never recorded.
+/// The id of the APM error `event` became, if it became one on this thread just now.
+pub(crate) fn error_of(event: &Event<'_>) -> Option<ErrorId> {
+    let address = std::ptr::from_ref(event) as usize;
+    LAST_ERROR
+        .try_with(|last| last.get())
+        .ok()
+        .flatten()
+        .filter(|(at, _)| *at == address)
+        .map(|(_, id)| id)
+}
+
+/// Moves `labels` into `into`, cheaply when it has none yet.
+fn merge(into: &mut Labels, labels: Labels) {
+    if into.is_empty() {
+        *into = labels;
+    } else {
+        for (key, value) in labels.iter() {
+            into.insert(key, value.clone());
+        }
+    }
+}
+
+/// The agent's own diagnostics (`elastic_apm`, `elastic_apm_core::...`); never recorded.
 const AGENT_TARGET: &str = "elastic_apm";
 
 impl ApmTracingLayer {
@@ -120,7 +147,8 @@ impl ApmTracingLayer {
                 .strip_prefix(prefix)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
         };
-        under(AGENT_TARGET) || self.ignored_targets.iter().any(|t| under(t))
+        // The agent's crates log under `elastic_apm` and their module paths.
+        target.starts_with(AGENT_TARGET) || self.ignored_targets.iter().any(|t| under(t))
     }
 
     fn records_span(&self, metadata: &Metadata<'_>) -> bool {
@@ -173,6 +201,13 @@ where
             attrs.record(&mut kind);
         }
         let name = metadata.name();
+        // Fields are formatted outside the agent's locks.
+        let labels = || {
+            let mut labels = Labels::new();
+            let sanitizer = self.agent.config();
+            attrs.record(&mut ToLabels::new(&mut labels, sanitizer.sanitizer()));
+            labels
+        };
         let owner = match parent {
             Some(parent) => {
                 let span = parent
@@ -180,9 +215,8 @@ where
                     .subtype(kind.subtype.map_or(Cow::Borrowed("internal"), Cow::Owned))
                     .start();
                 if span.is_recording() && !metadata.fields().is_empty() {
-                    span.with_context(|context| {
-                        attrs.record(&mut ToLabels::new(&mut context.labels));
-                    });
+                    let labels = labels();
+                    span.with_context(|context| merge(&mut context.labels, labels));
                 }
                 Owner::Span(span)
             }
@@ -191,11 +225,8 @@ where
                     .agent
                     .start_transaction(name, kind.kind.map_or(Cow::Borrowed("custom"), Cow::Owned));
                 if tx.is_sampled() && !metadata.fields().is_empty() {
-                    let mut labels = Labels::new();
-                    attrs.record(&mut ToLabels::new(&mut labels));
-                    for (key, value) in labels.iter() {
-                        tx.set_label(key, value.clone());
-                    }
+                    let labels = labels();
+                    tx.with_context(|context| merge(&mut context.labels, labels));
                 }
                 Owner::Transaction(tx)
             }
@@ -216,16 +247,20 @@ where
         let Some(recorded) = extensions.get::<Recorded>() else {
             return;
         };
+        let labels = || {
+            let mut labels = Labels::new();
+            let config = self.agent.config();
+            values.record(&mut ToLabels::new(&mut labels, config.sanitizer()));
+            labels
+        };
         match &recorded.owner {
-            Owner::Span(span) if span.is_recording() => span.with_context(|context| {
-                values.record(&mut ToLabels::new(&mut context.labels));
-            }),
+            Owner::Span(span) if span.is_recording() => {
+                let labels = labels();
+                span.with_context(|context| merge(&mut context.labels, labels));
+            }
             Owner::Transaction(tx) if tx.is_sampled() => {
-                let mut labels = Labels::new();
-                values.record(&mut ToLabels::new(&mut labels));
-                for (key, value) in labels.iter() {
-                    tx.set_label(key, value.clone());
-                }
+                let labels = labels();
+                tx.with_context(|context| merge(&mut context.labels, labels));
             }
             _ => {}
         }
@@ -255,6 +290,10 @@ where
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
+        // A span this layer does not record costs no lock.
+        if !self.records_span(span.metadata()) {
+            return;
+        }
         let segment = match span.extensions().get::<Recorded>() {
             Some(Recorded {
                 segment: Some(segment),
@@ -262,35 +301,35 @@ where
             }) => segment.clone(),
             _ => return,
         };
-        let previous = elastic_apm_core::replace_current_segment(Some(segment));
-        let _ = ENTERED.try_with(|entered| entered.borrow_mut().push(previous));
+        let _ = ENTERED.try_with(|entered| {
+            let previous = elastic_apm_core::replace_current_segment(Some(segment));
+            entered.borrow_mut().push((id.clone(), previous));
+        });
     }
 
-    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        if !matches!(
-            span.extensions().get::<Recorded>(),
-            Some(Recorded {
-                segment: Some(_),
-                ..
-            })
-        ) {
-            return;
-        }
-        let previous = ENTERED
-            .try_with(|entered| entered.borrow_mut().pop())
-            .ok()
-            .flatten();
-        if let Some(previous) = previous {
-            elastic_apm_core::replace_current_segment(previous);
-        }
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        let _ = ENTERED.try_with(|entered| {
+            let mut entered = entered.borrow_mut();
+            let Some(at) = entered.iter().rposition(|(entered_id, _)| entered_id == id) else {
+                return;
+            };
+            let (_, previous) = entered.remove(at);
+            if at == entered.len() {
+                // The innermost: what was current before it is current again.
+                elastic_apm_core::replace_current_segment(previous);
+            } else {
+                // Exited out of order: the span entered after it now restores what
+                // was current before this one, and the current segment stays.
+                entered[at].1 = previous;
+            }
+        });
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(&id) {
-            // Dropping it ends the APM span or transaction.
-            drop(span.extensions_mut().remove::<Recorded>());
-        }
+        let Some(span) = ctx.span(&id) else { return };
+        let recorded = span.extensions_mut().remove::<Recorded>();
+        // Ends the APM span or transaction, outside the extensions' lock.
+        drop(recorded);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -298,38 +337,40 @@ where
         let Some(errors_at) = self.errors_at else {
             return;
         };
-        if *metadata.level() > errors_at || self.ignored(metadata.target()) {
+        if *metadata.level() > errors_at {
+            return;
+        }
+        let parts = Parts::of(event);
+        let origin = parts.origin.resolve(metadata);
+        if self.ignored(origin.target) {
             return;
         }
         let Some(parent) = self.parent(event.is_contextual(), event.parent(), &ctx) else {
             return;
         };
         let mut labels = Labels::new();
-        let mut visitor = ToLabels::new(&mut labels);
-        event.record(&mut visitor);
-        let message = visitor
-            .message
-            .take()
-            .unwrap_or_else(|| metadata.name().to_owned());
-        let mut log = Log::new(message);
-        log.level = Some(metadata.level().as_str().to_ascii_lowercase());
-        log.logger_name = Some(metadata.target().to_owned());
-        let culprit = match (metadata.file(), metadata.line()) {
+        let config = self.agent.config();
+        event.record(&mut ToLabels::new(&mut labels, config.sanitizer()));
+        drop(config);
+        // Where it was logged: the callsite, also the message's stable key for grouping.
+        let culprit = match (origin.file, origin.line) {
             (Some(file), Some(line)) => format!("{file}:{line}"),
-            _ => metadata
-                .module_path()
-                .unwrap_or(metadata.target())
-                .to_owned(),
+            _ => origin.module_path.unwrap_or(origin.target).to_owned(),
         };
-        self.agent
+        let mut log = Log::new(parts.message_or(metadata.name()));
+        log.level = Some(metadata.level().as_str().to_ascii_lowercase());
+        log.logger_name = Some(origin.target.to_owned());
+        log.param_message = Some(culprit.clone());
+        let id = self
+            .agent
             .log_error(log)
             .parent(Some(parent))
             .culprit(culprit)
-            .with_context(move |context| {
-                for (key, value) in labels.iter() {
-                    context.labels.insert(key, value.clone());
-                }
-            })
+            .with_context(move |context| merge(&mut context.labels, labels))
             .capture();
+        if let Some(id) = id {
+            let address = std::ptr::from_ref(event) as usize;
+            let _ = LAST_ERROR.try_with(|last| last.set(Some((address, id))));
+        }
     }
 }

@@ -62,6 +62,53 @@ fn spans_inside_a_transaction_become_its_spans_with_labels() {
 }
 
 #[test]
+fn the_current_segment_is_restored_on_exit_even_out_of_order() {
+    let (agent, recorder, subscriber) = setup(|l| l);
+    tracing::subscriber::with_default(subscriber, || {
+        let tx = agent.start_transaction("GET /", "request");
+        let _current = tx.segment().unwrap().enter();
+        let current = || elastic_apm_core::current_segment().unwrap().id();
+        let (a, b) = (tracing::info_span!("a"), tracing::info_span!("b"));
+        let entered_a = a.enter();
+        let a_id = current();
+        let entered_b = b.enter();
+        let b_id = current();
+        // a exits first: b stays current; then b exits: the transaction is current.
+        drop(entered_a);
+        assert_eq!(current(), b_id);
+        drop(entered_b);
+        assert_eq!(current(), tx.id().unwrap());
+        // Entering a again makes it current again.
+        a.in_scope(|| assert_eq!(current(), a_id));
+        assert_eq!(current(), tx.id().unwrap());
+    });
+    assert_eq!(recorder.spans().len(), 2);
+}
+
+#[test]
+fn sensitive_fields_are_redacted_and_big_integers_kept_exact() {
+    let (agent, recorder, subscriber) = setup(|l| l);
+    tracing::subscriber::with_default(subscriber, || {
+        let tx = agent.start_transaction("POST /login", "request");
+        let _current = tx.segment().unwrap().enter();
+        let id: u64 = (1 << 60) + 1;
+        tracing::info_span!("login", password = "hunter2", user = "ada", account = id)
+            .in_scope(|| {});
+    });
+    let span = &recorder.spans()[0];
+    let labels = &span.context.as_ref().unwrap().labels;
+    assert_eq!(
+        labels.get("password"),
+        Some(&LabelValue::from("[REDACTED]"))
+    );
+    assert_eq!(labels.get("user"), Some(&LabelValue::from("ada")));
+    assert_eq!(
+        labels.get("account"),
+        Some(&LabelValue::from(((1u64 << 60) + 1).to_string()))
+    );
+}
+
+#[test]
 fn verbose_spans_ignored_targets_and_no_transaction_record_nothing() {
     let (agent, recorder, subscriber) = setup(|l| l.ignore_target("h2"));
     tracing::subscriber::with_default(subscriber, || {
@@ -126,6 +173,10 @@ fn error_events_become_errors_of_the_span_they_happen_in() {
     let errors = recorder.errors();
     assert_eq!(errors.len(), 1, "{errors:#?}");
     let error = &errors[0];
+    assert_eq!(
+        error.log.as_ref().unwrap().param_message.as_deref(),
+        error.culprit.as_deref()
+    );
     let span = &recorder.spans()[0];
     let log = error.log.as_ref().unwrap();
     assert_eq!(log.message, "payment declined: insufficient funds");
@@ -138,6 +189,60 @@ fn error_events_become_errors_of_the_span_they_happen_in() {
     let labels = &error.context.as_ref().unwrap().labels;
     assert_eq!(labels.get("order_id"), Some(&LabelValue::from(7i64)));
     assert!(error.exception.is_none());
+}
+
+#[derive(Debug)]
+struct Declined;
+
+impl std::fmt::Display for Declined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("card declined")
+    }
+}
+
+impl std::error::Error for Declined {}
+
+#[tracing::instrument(err)]
+fn charge(amount: u32) -> Result<(), Declined> {
+    Err(Declined)
+}
+
+#[test]
+fn instrument_err_and_bridged_log_records_are_reported_by_what_they_say() {
+    let (agent, recorder, subscriber) = setup(|l| l);
+    tracing::subscriber::with_default(subscriber, || {
+        let tx = agent.start_transaction("POST /pay", "request");
+        let _current = tx.segment().unwrap().enter();
+        let _ = charge(3);
+        // What tracing-log makes of `log::error!(target: "billing", ...)` ...
+        tracing::event!(
+            target: "log",
+            tracing::Level::ERROR,
+            log.target = "billing",
+            log.module_path = "shop::billing",
+            log.file = "src/billing.rs",
+            log.line = 12u64,
+            "ledger out of balance"
+        );
+        // ... and of the agent's own log lines, which are never recorded.
+        tracing::event!(
+            target: "log",
+            tracing::Level::ERROR,
+            log.target = "elastic_apm",
+            "intake request failed"
+        );
+    });
+    let errors = recorder.errors();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    let declined = errors[0].log.as_ref().unwrap();
+    assert_eq!(declined.message, "card declined");
+    let bridged = &errors[1];
+    let log = bridged.log.as_ref().unwrap();
+    assert_eq!(log.message, "ledger out of balance");
+    assert_eq!(log.logger_name.as_deref(), Some("billing"));
+    assert_eq!(bridged.culprit.as_deref(), Some("src/billing.rs:12"));
+    // The log.* fields are its origin, not labels.
+    assert!(bridged.context.is_none(), "{:?}", bridged.context);
 }
 
 #[tracing::instrument(fields(apm.type = "db"))]
@@ -171,9 +276,11 @@ async fn instrumented_async_functions_nest_across_awaits_and_threads() {
     }
     let caches: Vec<_> = spans.iter().filter(|s| s.name == "GET cache").collect();
     assert_eq!(caches.len(), 2);
-    for c in caches {
+    for c in &caches {
         assert!(fetches.iter().any(|f| f.id == c.parent_id), "{c:?}");
     }
+    // One under each: the two calls, interleaved by join!, did not see each other's.
+    assert_ne!(caches[0].parent_id, caches[1].parent_id);
 }
 
 /// A writer into a shared buffer.
@@ -213,13 +320,16 @@ fn ecs_lines_carry_the_trace_they_were_written_in() {
             "in the transaction"
         );
         tracing::info_span!("work").in_scope(|| tracing::warn!("in a span"));
+        // An error without a message, and fields that would repeat the format's keys.
+        let _ = charge(5);
+        tracing::info!(trace.id = "mine", service.name = "other", "clashing fields");
     });
     let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
-    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines.len(), 5, "{text}");
     let tx = &recorder.transactions()[0];
     let span = &recorder.spans()[0];
     for line in &lines {
@@ -240,4 +350,19 @@ fn ecs_lines_carry_the_trace_they_were_written_in() {
     assert_eq!(lines[2]["log.level"], "WARN");
     assert_eq!(lines[2]["span.id"], span.id.to_string());
     assert_eq!(lines[2]["transaction.id"], tx.id.to_string());
+    // #[instrument(err)]: the error is the message, and error.id names the APM error.
+    let error = &recorder.errors()[0];
+    assert_eq!(lines[3]["message"], "card declined");
+    assert_eq!(lines[3]["error.message"], "card declined");
+    assert_eq!(lines[3]["error.id"], error.id.to_string());
+    assert!(lines[2].get("error.id").is_none());
+    // A key is never written twice (serde_json keeps the last of duplicates).
+    let clashing = text.lines().nth(4).unwrap();
+    assert_eq!(clashing.matches("\"trace.id\"").count(), 1, "{clashing}");
+    assert_eq!(
+        clashing.matches("\"service.name\"").count(),
+        1,
+        "{clashing}"
+    );
+    assert_eq!(lines[4]["trace.id"], tx.trace_id.to_string());
 }

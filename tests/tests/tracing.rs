@@ -177,10 +177,19 @@ async fn instrumented_functions_join_the_trace_and_their_logs_carry_it() {
 
     // Log lines, as the fmt layer wrote them, carry the trace they were written in.
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<Value> = text
+    let all: Vec<Value> = text
         .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .filter(|l: &Value| l["message"] == "loading product")
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let error_line = all
+        .iter()
+        .find(|l| l["message"] == "product 2 is discontinued")
+        .unwrap();
+    assert_eq!(error_line["error.id"], error["id"]);
+    assert_eq!(error_line["log.level"], "ERROR");
+    let lines: Vec<&Value> = all
+        .iter()
+        .filter(|l| l["message"] == "loading product")
         .collect();
     assert_eq!(lines.len(), 2, "{text}");
     for line in &lines {
