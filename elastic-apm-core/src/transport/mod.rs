@@ -12,6 +12,7 @@ mod body;
 mod central_config;
 mod client;
 mod cloud;
+mod doorbell;
 mod encoder;
 mod server_info;
 mod worker;
@@ -32,6 +33,7 @@ use crate::report::{Flush, Health, HealthCounters, Reporter, type_index};
 /// The reporter that sends events to APM Server; the agent's default.
 pub(crate) struct Transport {
     events: mpsc::Sender<Event>,
+    doorbell: Arc<doorbell::Doorbell>,
     commands: mpsc::UnboundedSender<Command>,
     health: Arc<HealthCounters>,
     stopped: AtomicBool,
@@ -81,11 +83,12 @@ impl Transport {
         let (events_tx, events_rx) = mpsc::channel(config.max_queue_size);
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let health = Arc::new(HealthCounters::default());
+        let doorbell = Arc::new(doorbell::Doorbell::new(config.max_queue_size));
         let worker = worker::Worker::new(
             client,
             shared,
             health.clone(),
-            (events_tx.downgrade(), events_rx),
+            (events_tx.downgrade(), events_rx, doorbell.clone()),
             commands_rx,
         )?;
         std::thread::Builder::new()
@@ -106,6 +109,7 @@ impl Transport {
             .map_err(|e| TransportError::Start(e.to_string()))?;
         Ok(Transport {
             events: events_tx,
+            doorbell,
             commands: commands_tx,
             health,
             stopped: AtomicBool::new(false),
@@ -135,7 +139,7 @@ impl Reporter for Transport {
             HealthCounters::add(&self.health.dropped_queue_full, 1);
             return;
         }
-        offer(&self.events, &self.health, event);
+        offer(&self.events, &self.doorbell, &self.health, event);
     }
 
     fn health(&self) -> Health {
@@ -154,15 +158,31 @@ impl Reporter for Transport {
 
 /// Puts an event in the queue, counting it, and counting it dropped when the queue is
 /// full. Never waits.
-pub(crate) fn offer(events: &mpsc::Sender<Event>, health: &HealthCounters, event: Event) {
+pub(crate) fn offer(
+    events: &mpsc::Sender<Event>,
+    doorbell: &doorbell::Doorbell,
+    health: &HealthCounters,
+    event: Event,
+) {
     HealthCounters::add(&health.by_type[type_index(&event)], 1);
     let capacity = events.max_capacity() as u64;
     match events.try_send(event) {
-        Ok(()) => health.queue_grew_to(capacity - events.capacity() as u64),
+        Ok(()) => {
+            let len = capacity - events.capacity() as u64;
+            health.queue_grew_to(len);
+            doorbell.queued(len);
+        }
         Err(_) => {
             HealthCounters::add(&health.dropped_queue_full, 1);
             health.queue_grew_to(capacity);
         }
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        // The last handle to the agent is gone: the worker sends what is left.
+        self.doorbell.close();
     }
 }
 

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::body::RequestBody;
 use super::client::{Answer, HttpClient};
+use super::doorbell::{BATCH_DELAY, Doorbell};
 use super::encoder::{EncodeError, IntakeEncoder};
 use super::{Command, CommandKind};
 use crate::error::TransportError;
@@ -41,6 +42,10 @@ pub(super) struct Worker {
     opened_at: Option<Instant>,
     /// When metrics are next gathered (`None`: `metrics_interval` is zero).
     metrics_at: Option<Instant>,
+    /// Rung by the application's threads when there are events to take.
+    doorbell: Arc<Doorbell>,
+    /// When the queue is next drained (`None`: nothing asked for yet).
+    drain_at: Option<Instant>,
     request: Option<InFlight>,
     reconnects: u32,
     retry_at: Option<Instant>,
@@ -59,7 +64,11 @@ impl Worker {
         client: HttpClient,
         shared: Arc<Shared>,
         health: Arc<HealthCounters>,
-        (queue, events): (mpsc::WeakSender<Event>, mpsc::Receiver<Event>),
+        (queue, events, doorbell): (
+            mpsc::WeakSender<Event>,
+            mpsc::Receiver<Event>,
+            Arc<Doorbell>,
+        ),
         commands: mpsc::UnboundedReceiver<Command>,
     ) -> Result<Self, TransportError> {
         let intake = client.uri("/intake/v2/events")?;
@@ -73,6 +82,8 @@ impl Worker {
             intake,
             opened_at: None,
             metrics_at: None,
+            doorbell,
+            drain_at: None,
             request: None,
             reconnects: 0,
             retry_at: None,
@@ -158,26 +169,56 @@ impl Worker {
                 }
                 _ = sleep_until(retry_at), if retry_at.is_some() => {
                     self.retry_at = None;
+                    // What queued during the back-off goes out now.
+                    self.drain_at = Some(Instant::now());
                 }
                 _ = sleep_until(self.metrics_at), if self.metrics_at.is_some() => {
                     self.metrics_at = next_metrics();
                     self.gather_metrics().await;
                 }
-                event = self.events.recv(), if retry_at.is_none() => match event {
-                    Some(event) => self.write(event).await,
-                    None => {
+                _ = self.doorbell.notify.notified(), if retry_at.is_none() => {
+                    if self.doorbell.is_closed() {
                         // Every handle to the agent is gone: send what is left, briefly.
                         let last = async {
+                            self.drain().await;
                             if metrics_interval.is_some() {
                                 self.gather_metrics().await;
                             }
                             self.close_request().await;
                         };
                         let _ = tokio::time::timeout(DROP_FLUSH, last).await;
+                        // What the time did not allow: lost, but counted.
+                        while self.events.try_recv().is_ok() {
+                            HealthCounters::add(&self.health.dequeued, 1);
+                            HealthCounters::add(&self.health.dropped_error, 1);
+                        }
                         return;
                     }
-                },
+                    let urgent = self.events.len() as u64 >= self.doorbell.urgent_at;
+                    if self.drain_at.is_none() && !urgent {
+                        // The first event since the last drain: let others join it.
+                        self.drain_at = Some(Instant::now() + BATCH_DELAY);
+                    } else {
+                        self.drain().await;
+                    }
+                }
+                _ = sleep_until(self.drain_at), if self.drain_at.is_some() && retry_at.is_none() => {
+                    self.drain().await;
+                }
             }
+        }
+    }
+
+    /// Writes every queued event into the intake request, until the queue is empty or a
+    /// failed request calls for a back-off.
+    async fn drain(&mut self) {
+        self.drain_at = None;
+        self.doorbell.draining();
+        while self.retry_at.is_none() {
+            let Ok(event) = self.events.try_recv() else {
+                break;
+            };
+            self.write(event).await;
         }
     }
 
@@ -200,7 +241,7 @@ impl Worker {
         for set in sets {
             let event = Event::Metricset(Box::new(set));
             match &queue {
-                Some(queue) => super::offer(queue, &self.health, event),
+                Some(queue) => super::offer(queue, &self.doorbell, &self.health, event),
                 None => {
                     HealthCounters::add(&self.health.by_type[type_index(&event)], 1);
                     self.write(event).await;

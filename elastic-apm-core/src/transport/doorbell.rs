@@ -1,0 +1,60 @@
+//! Waking the reporter thread in batches rather than for every event.
+//!
+//! Waking a parked thread is a system call on the request path and a context switch
+//! on whichever core the reporter shares with the application. The queue is therefore
+//! not awaited event by event: the first event after a drain asks for a drain a little
+//! later ([`BATCH_DELAY`]), and a queue filling past half its capacity asks for one at
+//! once. In between, handing an event over is the `try_send` and two atomic loads.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+/// How long the first event after a drain may wait for others to join it.
+pub(super) const BATCH_DELAY: Duration = Duration::from_millis(10);
+
+#[derive(Debug)]
+pub(crate) struct Doorbell {
+    pub(super) notify: Notify,
+    /// No drain is scheduled: the next event must ring.
+    idle: AtomicBool,
+    /// The agent is gone: the worker drains what is left and stops.
+    pub(super) closed: AtomicBool,
+    /// Queue length at which a drain is asked for at once.
+    pub(super) urgent_at: u64,
+}
+
+impl Doorbell {
+    pub(super) fn new(capacity: usize) -> Self {
+        Doorbell {
+            notify: Notify::new(),
+            idle: AtomicBool::new(true),
+            closed: AtomicBool::new(false),
+            urgent_at: (capacity as u64 / 2).max(1),
+        }
+    }
+
+    /// Called after an event went into a queue now `len` long.
+    pub(super) fn queued(&self, len: u64) {
+        // A plain load first: while a drain is scheduled this writes nothing.
+        let first = self.idle.load(Ordering::Relaxed) && self.idle.swap(false, Ordering::AcqRel);
+        if first || len >= self.urgent_at {
+            self.notify.notify_one();
+        }
+    }
+
+    /// The worker is about to drain: the next event rings again.
+    pub(super) fn draining(&self) {
+        self.idle.store(true, Ordering::Release);
+    }
+
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
