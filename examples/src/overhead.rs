@@ -1,21 +1,30 @@
-//! What `ApmLayer` costs a server: the same axum app, bare and instrumented, under the
+//! What the agent costs a server: the same axum apps, bare and instrumented, under the
 //! same load over loopback.
 //!
-//! Run with `cargo run --release -p examples --bin overhead [-- --seconds 5 --rounds 3]`.
-//! The server runs in a child process (pinned to CPU 0 when `taskset` exists, one tokio
-//! worker), the load generator and a counting intake sink in this one (CPU 1). Server
-//! CPU per request comes from `/proc/<pid>/stat` and includes the reporter's work
-//! after the load stops. Variants alternate over rounds; medians are printed as a
-//! Markdown table.
+//! `cargo run --release -p examples --bin overhead -- --write docs/overhead.md`
+//! regenerates `docs/overhead.md` (`--seconds 5 --rounds 3 --pace 4900` are the
+//! defaults). The server runs in a child process (pinned to CPU 0 when `taskset`
+//! exists, one tokio worker), the load generator, a counting intake sink and the
+//! downstream service in this one (CPU 1). Server CPU per request comes from
+//! `/proc/<pid>/stat` and includes the reporter's work after the load stops. Each
+//! variant runs saturated (32 connections as fast as they go) and paced (the same
+//! connections at `--pace` requests per second in all); variants alternate over rounds
+//! and the table shows medians.
+//!
+//! Variants: `bare` (a small JSON handler), `ApmLayer` (the same with `ApmLayer`),
+//! `ApmLayer, APM Server down` (sending to a closed port), and a realistic handler (a
+//! SQLite query and a call to a downstream service) `bare` and with `ApmLayer`,
+//! `ApmPool` and the reqwest middleware.
 // A measuring tool, not library code: it should stop loudly when its setup fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::routing::get;
 use bytes::Bytes;
 use elastic_apm_core::{Agent, CloudProvider};
@@ -26,37 +35,80 @@ use tokio::io::AsyncBufReadExt;
 
 const CONNECTIONS: usize = 32;
 
+/// The variants, in the order they run and are shown: (name, label, compared with).
+const VARIANTS: &[(&str, &str, &str)] = &[
+    ("bare", "bare axum", "bare"),
+    ("apm", "ApmLayer", "bare"),
+    ("apm-down", "ApmLayer, APM Server down", "bare"),
+    ("app-bare", "query + downstream call, bare", "app-bare"),
+    (
+        "app-apm",
+        "query + downstream call, ApmLayer + ApmPool + reqwest",
+        "app-bare",
+    ),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Saturated,
+    /// Requests per second, over all connections.
+    Paced(u64),
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("serve") {
-        serve(&args[2], &args[3]);
+        serve(&args[2], &args[3], &args[4]);
         return;
     }
-    let flag = |name: &str, default: u64| {
+    let flag = |name: &str| {
         args.iter()
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
     };
-    let seconds = flag("--seconds", 5);
-    let rounds = flag("--rounds", 3);
+    let number =
+        |name: &str, default: u64| flag(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let seconds = number("--seconds", 5);
+    let rounds = number("--rounds", 3);
+    let pace = number("--pace", 4900);
+    let write = flag("--write").cloned();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
-    runtime.block_on(drive(Duration::from_secs(seconds), rounds));
+    let report = runtime.block_on(drive(Duration::from_secs(seconds), rounds, pace));
+    print!("{report}");
+    if let Some(path) = write {
+        std::fs::write(&path, report).expect("the report file");
+        eprintln!("written to {path}");
+    }
 }
 
-/// The server process: the app, bare or with `ApmLayer` sending to `sink`.
-fn serve(variant: &str, sink: &str) {
+/// An agent sending to `url`, as an application would configure it, plus a queue for
+/// 50 k requests/s and a request time that let everything reach the sink within the
+/// measurement's tail.
+fn agent(url: &str) -> Agent {
+    Agent::builder()
+        .read_env(false)
+        .service_name("overhead")
+        .server_url(url)
+        .cloud_provider(CloudProvider::None)
+        .central_config(false)
+        .api_request_time(Duration::from_secs(1))
+        // Room for the bursts of 50 k requests/s on one core shared with the reporter.
+        .max_queue_size(8192)
+        .build()
+}
+
+/// The server process: `variant` of the app, sending to `sink`, calling `downstream`.
+fn serve(variant: &str, sink: &str, downstream: &str) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        let app = Router::new().route(
+        let small = Router::new().route(
             "/products/{id}",
             get(|Path(id): Path<u32>| async move {
                 format!(
@@ -66,20 +118,20 @@ fn serve(variant: &str, sink: &str) {
             }),
         );
         let app = match variant {
-            "apm" => {
-                let agent = Agent::builder()
-                    .read_env(false)
-                    .service_name("overhead")
-                    .server_url(sink)
-                    .cloud_provider(CloudProvider::None)
-                    .central_config(false)
-                    .max_queue_size(10_000)
-                    // Everything reaches the sink within the measurement's 1.5 s tail.
-                    .api_request_time(Duration::from_secs(1))
-                    .build();
-                app.layer(ApmLayer::new(&agent))
+            "bare" => small,
+            "apm" | "apm-down" => small.layer(ApmLayer::new(&agent(sink))),
+            "app-bare" => realistic(
+                Pool::Plain(sqlx_pool().await),
+                reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).build(),
+                downstream,
+            ),
+            "app-apm" => {
+                let agent = agent(sink);
+                let pool = Pool::Apm(elastic_apm_sqlx::ApmPool::new(sqlx_pool().await, &agent));
+                let client = elastic_apm_reqwest::instrument(reqwest::Client::new(), &agent);
+                realistic(pool, client, downstream).layer(ApmLayer::new(&agent))
             }
-            _ => app,
+            other => panic!("unknown variant {other}"),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -90,6 +142,77 @@ fn serve(variant: &str, sink: &str) {
         );
         axum::serve(listener, app).await.expect("serving");
     });
+}
+
+/// An in-memory SQLite database of 1000 products.
+async fn sqlx_pool() -> sqlx::SqlitePool {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await
+        .expect("sqlite");
+    sqlx::query("CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT, price REAL)")
+        .execute(&pool)
+        .await
+        .expect("a table");
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) \
+         INSERT INTO products SELECT i, 'product ' || i, i % 100 + 0.99 FROM n",
+    )
+    .execute(&pool)
+    .await
+    .expect("rows");
+    pool
+}
+
+/// The realistic handler's pool: plain, or instrumented.
+#[derive(Clone)]
+enum Pool {
+    Plain(sqlx::SqlitePool),
+    Apm(elastic_apm_sqlx::ApmPool<sqlx::Sqlite>),
+}
+
+impl Pool {
+    async fn product(&self, id: u32) -> (String, f64) {
+        let query = sqlx::query_as("SELECT name, price FROM products WHERE id = ?")
+            .bind(i64::from(id % 1000 + 1));
+        match self {
+            Pool::Plain(pool) => query.fetch_one(pool).await,
+            Pool::Apm(pool) => query.fetch_one(pool).await,
+        }
+        .expect("a product")
+    }
+}
+
+/// The realistic handler's state.
+type AppState = (Pool, reqwest_middleware::ClientWithMiddleware, String);
+
+/// A handler that reads a product and asks a downstream service for its stock: the
+/// same code with a plain pool and client, or with the instrumented ones.
+fn realistic(
+    pool: Pool,
+    client: reqwest_middleware::ClientWithMiddleware,
+    downstream: &str,
+) -> Router {
+    Router::new()
+        .route(
+            "/products/{id}",
+            get(
+                |State((pool, client, downstream)): State<AppState>, Path(id): Path<u32>| async move {
+                    let (name, price) = pool.product(id).await;
+                    let stock = client
+                        .get(format!("{downstream}/stock/{id}"))
+                        .send()
+                        .await
+                        .expect("the stock service")
+                        .text()
+                        .await
+                        .unwrap_or_default();
+                    format!(r#"{{"id":{id},"name":"{name}","price":{price},"stock":{stock}}}"#)
+                },
+            ),
+        )
+        .with_state((pool, client, downstream.to_owned()))
 }
 
 struct Run {
@@ -103,73 +226,133 @@ struct Run {
     exported: Option<f64>,
 }
 
-async fn drive(duration: Duration, rounds: u64) {
+async fn drive(duration: Duration, rounds: u64, pace: u64) -> String {
     let pinned = pin_self_to_cpu(1);
     let sink = IntakeReceiver::start_counting().await;
-    let mut runs: Vec<(&str, Run)> = Vec::new();
+    let downstream = downstream().await;
+    // A port nothing listens on: APM Server is down.
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        format!("http://{}", listener.local_addr().expect("an address"))
+    };
+    let modes = [Mode::Saturated, Mode::Paced(pace)];
+    let mut runs: Vec<(Mode, &str, Run)> = Vec::new();
     for round in 0..rounds {
-        for variant in ["bare", "apm"] {
-            let run = measure(variant, &sink, duration).await;
-            eprintln!(
-                "round {round} {variant}: {:.0} req/s, {:.1} µs CPU/request ({:.1} in the reporter)",
-                run.requests as f64 / run.seconds,
-                run.cpu_us_per_request,
-                run.reporter_us_per_request
-            );
-            runs.push((variant, run));
+        for mode in modes {
+            for (variant, _, _) in VARIANTS {
+                let sink_url = if *variant == "apm-down" {
+                    down.clone()
+                } else {
+                    sink.url()
+                };
+                let run = measure(variant, mode, &sink, &sink_url, &downstream, duration).await;
+                eprintln!(
+                    "round {round} {mode:?} {variant}: {:.0} req/s, {:.1} µs CPU/request ({:.1} in the reporter)",
+                    run.requests as f64 / run.seconds,
+                    run.cpu_us_per_request,
+                    run.reporter_us_per_request
+                );
+                runs.push((mode, variant, run));
+            }
         }
     }
-    let median = |variant: &str, f: &dyn Fn(&Run) -> f64| {
-        let mut values: Vec<f64> = runs
-            .iter()
-            .filter(|(v, _)| *v == variant)
-            .map(|(_, r)| f(r))
-            .collect();
-        values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
-    };
-    let bare_cpu = median("bare", &|r| r.cpu_us_per_request);
-    println!(
-        "\n{CONNECTIONS} connections, {}s per run, {rounds} rounds, medians{}\n",
+
+    let mut out = String::new();
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let _ = writeln!(
+        out,
+        "# Overhead\n\nRegenerate with `cargo run --release -p examples --bin overhead -- --write docs/overhead.md`.\n\n\
+         {} CPU(s), {cpu_model}; {CONNECTIONS} keep-alive connections; {}s per run after 1 s of warm-up; \
+         {rounds} rounds, variants alternating; medians{}. Server CPU per request includes the \
+         reporter thread's work, measured until 1.5 s after the load stops. \"Events exported\" \
+         is transactions received by the counting intake sink per request served.",
+        std::fs::read_to_string("/proc/cpuinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("processor"))
+            .count(),
         duration.as_secs(),
         if pinned {
-            "; server on CPU 0, load on CPU 1"
+            "; server on CPU 0 with one tokio worker, load on CPU 1"
         } else {
             " (taskset not found: not pinned)"
         }
     );
-    println!(
-        "| variant | req/s | server CPU µs/request | of which reporter | vs bare | p99 latency | peak RSS | events exported |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for variant in ["bare", "apm"] {
-        let cpu = median(variant, &|r| r.cpu_us_per_request);
-        let exported = runs
-            .iter()
-            .filter(|(v, _)| *v == variant)
-            .filter_map(|(_, r)| r.exported)
-            .fold(None, |acc: Option<f64>, e| {
-                Some(acc.map_or(e, |a| a.min(e)))
-            });
-        println!(
-            "| {} | {:.0} | {:.1} | {:.1} | {:.2} × | {:.0} µs | {:.1} MiB | {} |",
-            if variant == "apm" {
-                "ApmLayer"
-            } else {
-                "bare axum"
-            },
-            median(variant, &|r| r.requests as f64 / r.seconds),
-            cpu,
-            median(variant, &|r| r.reporter_us_per_request),
-            cpu / bare_cpu,
-            median(variant, &|r| r.p99_us as f64),
-            median(variant, &|r| r.peak_rss_kib as f64) / 1024.0,
-            exported.map_or("–".to_owned(), |e| format!("{:.1} %", e * 100.0)),
+    for mode in modes {
+        let _ = writeln!(
+            out,
+            "\n## {}\n",
+            match mode {
+                Mode::Saturated => "Saturated".to_owned(),
+                Mode::Paced(rate) => format!("Paced at {rate} requests/s"),
+            }
         );
+        let _ = writeln!(
+            out,
+            "| variant | req/s | server CPU µs/request | of which reporter | vs bare | p99 latency | peak RSS | events exported |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        let median = |variant: &str, f: &dyn Fn(&Run) -> f64| {
+            let mut values: Vec<f64> = runs
+                .iter()
+                .filter(|(m, v, _)| *m == mode && *v == variant)
+                .map(|(_, _, r)| f(r))
+                .collect();
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        for (variant, label, baseline) in VARIANTS {
+            let cpu = median(variant, &|r| r.cpu_us_per_request);
+            let exported = runs
+                .iter()
+                .filter(|(m, v, _)| *m == mode && v == variant)
+                .filter_map(|(_, _, r)| r.exported)
+                .fold(None, |acc: Option<f64>, e| {
+                    Some(acc.map_or(e, |a| a.min(e)))
+                });
+            let _ = writeln!(
+                out,
+                "| {label} | {:.0} | {:.1} | {:.1} | {:.2} × | {:.0} µs | {:.1} MiB | {} |",
+                median(variant, &|r| r.requests as f64 / r.seconds),
+                cpu,
+                median(variant, &|r| r.reporter_us_per_request),
+                cpu / median(baseline, &|r| r.cpu_us_per_request),
+                median(variant, &|r| r.p99_us as f64),
+                median(variant, &|r| r.peak_rss_kib as f64) / 1024.0,
+                exported.map_or("–".to_owned(), |e| format!("{:.2} %", e * 100.0)),
+            );
+        }
     }
+    out
 }
 
-async fn measure(variant: &str, sink: &IntakeReceiver, duration: Duration) -> Run {
+/// The downstream service the realistic handler calls: `GET /stock/{id}`.
+async fn downstream() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let url = format!("http://{}", listener.local_addr().expect("an address"));
+    let app = Router::new().route(
+        "/stock/{id}",
+        get(|Path(id): Path<u32>| async move { (id % 17).to_string() }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+async fn measure(
+    variant: &str,
+    mode: Mode,
+    sink: &IntakeReceiver,
+    sink_url: &str,
+    downstream: &str,
+    duration: Duration,
+) -> Run {
     let exe = std::env::current_exe().expect("this binary");
     let mut command = if which("taskset") {
         let mut c = Command::new("taskset");
@@ -178,7 +361,7 @@ async fn measure(variant: &str, sink: &IntakeReceiver, duration: Duration) -> Ru
     } else {
         Command::new(&exe)
     };
-    command.args(["serve", variant, &sink.url()]);
+    command.args(["serve", variant, sink_url, downstream]);
     let mut child = tokio::process::Command::from(command)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -198,10 +381,10 @@ async fn measure(variant: &str, sink: &IntakeReceiver, duration: Duration) -> Ru
     let pid = child.id().expect("a pid");
     let before_counts = sink.counts().get("transaction").copied().unwrap_or(0);
 
-    let (warm_up, _) = load(port, Duration::from_secs(1)).await;
+    let (warm_up, _) = load(port, mode, Duration::from_secs(1)).await;
     let cpu_before = cpu_ticks(pid);
     let reporter_before = reporter_ticks(pid);
-    let (requests, mut latencies) = load(port, duration).await;
+    let (requests, mut latencies) = load(port, mode, duration).await;
     // The reporter's work after the load counts too.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let cpu = cpu_ticks(pid) - cpu_before;
@@ -215,7 +398,7 @@ async fn measure(variant: &str, sink: &IntakeReceiver, duration: Duration) -> Ru
         .copied()
         .unwrap_or(0);
     let ticks_per_second = 100.0; // USER_HZ on Linux
-    let exported = (variant == "apm").then(|| {
+    let exported = (variant.contains("apm") && variant != "apm-down").then(|| {
         let received = sink.counts().get("transaction").copied().unwrap_or(0) - before_counts;
         received as f64 / (warm_up + requests) as f64
     });
@@ -230,9 +413,16 @@ async fn measure(variant: &str, sink: &IntakeReceiver, duration: Duration) -> Ru
     }
 }
 
-/// `CONNECTIONS` keep-alive connections sending `GET /products/{n}` for `duration`.
-async fn load(port: u16, duration: Duration) -> (u64, Vec<u64>) {
+/// `CONNECTIONS` keep-alive connections sending `GET /products/{n}` for `duration`, as
+/// fast as answers come or at the paced rate.
+async fn load(port: u16, mode: Mode, duration: Duration) -> (u64, Vec<u64>) {
     let deadline = Instant::now() + duration;
+    let period = match mode {
+        Mode::Saturated => None,
+        Mode::Paced(rate) => Some(Duration::from_secs_f64(
+            CONNECTIONS as f64 / rate.max(1) as f64,
+        )),
+    };
     let tasks: Vec<_> = (0..CONNECTIONS)
         .map(|c| {
             tokio::spawn(async move {
@@ -245,9 +435,20 @@ async fn load(port: u16, duration: Duration) -> (u64, Vec<u64>) {
                         .await
                         .expect("handshake");
                 tokio::spawn(connection);
+                let mut ticks = period.map(|p| {
+                    // Connections start spread over one period, not all at once.
+                    let start =
+                        tokio::time::Instant::now() + p.mul_f64(c as f64 / CONNECTIONS as f64);
+                    let mut ticks = tokio::time::interval_at(start, p);
+                    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    ticks
+                });
                 let mut latencies = Vec::new();
                 let mut n = c as u64;
                 while Instant::now() < deadline {
+                    if let Some(ticks) = &mut ticks {
+                        ticks.tick().await;
+                    }
                     let request = http::Request::get(format!("/products/{}", n % 1000))
                         .header("host", "localhost")
                         .body(Empty::<Bytes>::new())

@@ -106,12 +106,6 @@ impl Worker {
             &mut self.commands,
             mpsc::unbounded_channel().1,
         ));
-        // Symbolising a stack trace the first time loads the binary's debug information
-        // (~100 ms) under std's process-wide backtrace lock, which the request path takes
-        // to capture a stack: pay that here, now, not under the first error's request.
-        if self.shared.live.local().stack_trace_limit > 0 {
-            let _ = std::backtrace::Backtrace::force_capture().to_string();
-        }
         let metrics_interval = self.shared.live.local().metrics_interval;
         let metrics_interval = (!metrics_interval.is_zero()).then_some(metrics_interval);
         // An interval too long for the clock means never.
