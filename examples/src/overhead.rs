@@ -72,11 +72,20 @@ fn main() {
     let rounds = number("--rounds", 3);
     let pace = number("--pace", 4900);
     let write = flag("--write").cloned();
+    // For profiling one case: `--only apm-down --mode paced`.
+    let only = flag("--only").cloned();
+    let mode = flag("--mode").cloned();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
-    let report = runtime.block_on(drive(Duration::from_secs(seconds), rounds, pace));
+    let report = runtime.block_on(drive(
+        Duration::from_secs(seconds),
+        rounds,
+        pace,
+        only.as_deref(),
+        mode.as_deref(),
+    ));
     print!("{report}");
     if let Some(path) = write {
         std::fs::write(&path, report).expect("the report file");
@@ -224,9 +233,17 @@ struct Run {
     p99_us: u64,
     peak_rss_kib: u64,
     exported: Option<f64>,
+    /// Context switches of all the server's threads per request.
+    switches_per_request: f64,
 }
 
-async fn drive(duration: Duration, rounds: u64, pace: u64) -> String {
+async fn drive(
+    duration: Duration,
+    rounds: u64,
+    pace: u64,
+    only: Option<&str>,
+    mode_only: Option<&str>,
+) -> String {
     let pinned = pin_self_to_cpu(1);
     let sink = IntakeReceiver::start_counting().await;
     let downstream = downstream().await;
@@ -235,11 +252,29 @@ async fn drive(duration: Duration, rounds: u64, pace: u64) -> String {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
         format!("http://{}", listener.local_addr().expect("an address"))
     };
-    let modes = [Mode::Saturated, Mode::Paced(pace)];
+    let modes: Vec<Mode> = [Mode::Saturated, Mode::Paced(pace)]
+        .into_iter()
+        .filter(|m| match mode_only {
+            Some("paced") => matches!(m, Mode::Paced(_)),
+            Some("saturated") => *m == Mode::Saturated,
+            _ => true,
+        })
+        .collect();
+    // A variant and the baseline it is compared with.
+    let baseline_of_only = only.and_then(|o| {
+        VARIANTS
+            .iter()
+            .find(|(v, _, _)| *v == o)
+            .map(|(_, _, b)| *b)
+    });
+    let variants: Vec<_> = VARIANTS
+        .iter()
+        .filter(|(v, _, _)| only.is_none_or(|o| o == *v || baseline_of_only == Some(*v)))
+        .collect();
     let mut runs: Vec<(Mode, &str, Run)> = Vec::new();
     for round in 0..rounds {
-        for mode in modes {
-            for (variant, _, _) in VARIANTS {
+        for &mode in &modes {
+            for (variant, _, _) in &variants {
                 let sink_url = if *variant == "apm-down" {
                     down.clone()
                 } else {
@@ -247,10 +282,11 @@ async fn drive(duration: Duration, rounds: u64, pace: u64) -> String {
                 };
                 let run = measure(variant, mode, &sink, &sink_url, &downstream, duration).await;
                 eprintln!(
-                    "round {round} {mode:?} {variant}: {:.0} req/s, {:.1} µs CPU/request ({:.1} in the reporter)",
+                    "round {round} {mode:?} {variant}: {:.0} req/s, {:.1} µs CPU/request ({:.1} in the reporter), {:.2} context switches/request",
                     run.requests as f64 / run.seconds,
                     run.cpu_us_per_request,
-                    run.reporter_us_per_request
+                    run.reporter_us_per_request,
+                    run.switches_per_request
                 );
                 runs.push((mode, variant, run));
             }
@@ -283,7 +319,7 @@ async fn drive(duration: Duration, rounds: u64, pace: u64) -> String {
             " (taskset not found: not pinned)"
         }
     );
-    for mode in modes {
+    for &mode in &modes {
         let _ = writeln!(
             out,
             "\n## {}\n",
@@ -306,7 +342,7 @@ async fn drive(duration: Duration, rounds: u64, pace: u64) -> String {
             values.sort_by(f64::total_cmp);
             values[values.len() / 2]
         };
-        for (variant, label, baseline) in VARIANTS {
+        for (variant, label, baseline) in &variants {
             let cpu = median(variant, &|r| r.cpu_us_per_request);
             let exported = runs
                 .iter()
@@ -384,11 +420,13 @@ async fn measure(
     let (warm_up, _) = load(port, mode, Duration::from_secs(1)).await;
     let cpu_before = cpu_ticks(pid);
     let reporter_before = reporter_ticks(pid);
+    let switches_before = context_switches(pid);
     let (requests, mut latencies) = load(port, mode, duration).await;
     // The reporter's work after the load counts too.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let cpu = cpu_ticks(pid) - cpu_before;
     let reporter = reporter_ticks(pid) - reporter_before;
+    let switches = context_switches(pid).saturating_sub(switches_before);
     let peak_rss_kib = peak_rss_kib(pid);
     let _ = child.kill().await;
 
@@ -410,7 +448,26 @@ async fn measure(
         p99_us,
         peak_rss_kib,
         exported,
+        switches_per_request: switches as f64 / requests as f64,
     }
+}
+
+/// Voluntary and involuntary context switches of every thread of `pid`.
+fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 /// `CONNECTIONS` keep-alive connections sending `GET /products/{n}` for `duration`, as
