@@ -11,7 +11,10 @@ use elastic_apm_core::transport::IntakeEncoder;
 
 /// The events of one typical request, as the tracer makes them.
 fn typical_request() -> (Vec<Event>, elastic_apm_core::model::Metadata) {
-    let (agent, recorder) = recording_agent(|b| b.service_name("shop"));
+    let (agent, recorder) = recording_agent(|b| {
+        // Five separate spans, as when they are too slow to be compressed.
+        b.service_name("shop").span_compression_enabled(false)
+    });
     let tx = agent.start_transaction("GET /products/{id}", "request");
     tx.with_context(|c| {
         let mut request = Request::default();

@@ -17,6 +17,11 @@ pub const MAX_EVENT_SIZE: usize = 300 * 1024;
 /// size unknowable and keep bytes from streaming.
 const SYNC_FLUSH_EVERY: usize = 64 * 1024;
 
+/// Uncompressed bytes gathered before they go to the compressor: each write into it
+/// has a fixed cost (flate2 prepares its whole output buffer every time), which one
+/// write per event of a few hundred bytes would pay hundreds of times over.
+const WRITE_EVERY: usize = 16 * 1024;
+
 /// Why an event was not encoded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -46,7 +51,8 @@ pub enum EncodeError {
 #[derive(Debug)]
 pub struct IntakeEncoder {
     gzip: GzEncoder<Vec<u8>>,
-    line: Vec<u8>,
+    /// NDJSON lines not yet written to the compressor.
+    lines: Vec<u8>,
     events: u64,
     taken: u64,
     unflushed: usize,
@@ -57,33 +63,47 @@ impl IntakeEncoder {
     pub fn new(metadata: &Metadata) -> Result<Self, EncodeError> {
         let mut encoder = IntakeEncoder {
             gzip: GzEncoder::new(Vec::with_capacity(16 * 1024), Compression::fast()),
-            line: Vec::with_capacity(4 * 1024),
+            lines: Vec::with_capacity(WRITE_EVERY + 4 * 1024),
             events: 0,
             taken: 0,
             unflushed: 0,
         };
-        serde_json::to_writer(&mut encoder.line, &MetadataEvent { metadata })
+        serde_json::to_writer(&mut encoder.lines, &MetadataEvent { metadata })
             .map_err(std::io::Error::from)?;
-        encoder.line.push(b'\n');
-        encoder.gzip.write_all(&encoder.line)?;
+        encoder.lines.push(b'\n');
         Ok(encoder)
     }
 
     /// Appends one event. An event too large for APM Server is refused and the body is
     /// unchanged.
     pub fn push(&mut self, event: &Event) -> Result<(), EncodeError> {
-        self.line.clear();
-        serde_json::to_writer(&mut self.line, event).map_err(std::io::Error::from)?;
-        if self.line.len() > MAX_EVENT_SIZE {
-            return Err(EncodeError::TooLarge(self.line.len()));
+        let start = self.lines.len();
+        let written = serde_json::to_writer(&mut self.lines, event).map_err(std::io::Error::from);
+        let len = self.lines.len() - start;
+        if written.is_err() || len > MAX_EVENT_SIZE {
+            self.lines.truncate(start);
+            written?;
+            return Err(EncodeError::TooLarge(len));
         }
-        self.line.push(b'\n');
-        self.gzip.write_all(&self.line)?;
+        self.lines.push(b'\n');
         self.events += 1;
-        self.unflushed += self.line.len();
+        self.unflushed += len + 1;
+        if self.lines.len() >= WRITE_EVERY {
+            self.write_lines()?;
+        }
         if self.unflushed >= SYNC_FLUSH_EVERY {
+            self.write_lines()?;
             self.gzip.flush()?;
             self.unflushed = 0;
+        }
+        Ok(())
+    }
+
+    /// Hands the gathered lines to the compressor.
+    fn write_lines(&mut self) -> Result<(), EncodeError> {
+        if !self.lines.is_empty() {
+            self.gzip.write_all(&self.lines)?;
+            self.lines.clear();
         }
         Ok(())
     }
@@ -113,7 +133,8 @@ impl IntakeEncoder {
 
     /// Ends the gzip stream; returns the bytes not yet taken and the compressed length
     /// of the whole body.
-    pub fn finish(self) -> Result<(Bytes, u64), EncodeError> {
+    pub fn finish(mut self) -> Result<(Bytes, u64), EncodeError> {
+        self.write_lines()?;
         let rest = self.gzip.finish()?;
         let total = self.taken + rest.len() as u64;
         Ok((Bytes::from(rest), total))
