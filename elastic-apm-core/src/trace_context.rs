@@ -181,8 +181,11 @@ pub struct TraceState {
     sample_rate: Option<SampleRate>,
     /// Whether an `es` entry was present at all (`restart_external` looks for it).
     has_es: bool,
-    /// The `es` entry's value as received or built, without the `es=` key.
+    /// The `es` entry's value as received, without the `es=` key.
     es_value: Option<Box<str>>,
+    /// A root's own state: its `es` entry is `s:<sample_rate>`, formatted only when
+    /// sent (most transactions never call downstream).
+    root: bool,
     /// Other vendors' entries, normalised (`k=v,k=v`) and capped.
     others: Box<str>,
 }
@@ -193,7 +196,8 @@ impl TraceState {
         TraceState {
             sample_rate: Some(sample_rate),
             has_es: true,
-            es_value: Some(format!("s:{sample_rate}").into_boxed_str()),
+            es_value: None,
+            root: true,
             others: Box::default(),
         }
     }
@@ -260,13 +264,22 @@ impl TraceState {
 
     /// Whether there is nothing to propagate.
     pub fn is_empty(&self) -> bool {
-        self.es_value.is_none() && self.others.is_empty()
+        self.es_value.is_none() && !self.root && self.others.is_empty()
+    }
+
+    /// The `es` entry's value, if any.
+    fn es(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match (&self.es_value, self.sample_rate) {
+            (Some(value), _) => Some(std::borrow::Cow::Borrowed(value)),
+            (None, Some(rate)) if self.root => Some(std::borrow::Cow::Owned(format!("s:{rate}"))),
+            _ => None,
+        }
     }
 
     /// The header value to send downstream, or `None` when empty (a blank `tracestate`
     /// must not be propagated).
     pub fn to_header(&self) -> Option<String> {
-        match (&self.es_value, self.others.is_empty()) {
+        match (self.es(), self.others.is_empty()) {
             (None, true) => None,
             (None, false) => Some(self.others.to_string()),
             (Some(es), true) => Some(format!("es={es}")),

@@ -44,7 +44,9 @@ pub(crate) struct SpanData {
     /// What an integration determined (an HTTP status, say); the application's own
     /// `set_outcome` wins over it.
     instrumentation_outcome: Option<Outcome>,
-    context: SpanContext,
+    /// Boxed when first set: most spans of the application's own have none, and a big
+    /// inline context cost every span a move and a drop.
+    context: Option<Box<SpanContext>>,
     links: Vec<Link>,
     pub(crate) error_captured: bool,
 }
@@ -77,8 +79,11 @@ impl SpanInner {
             data.error_captured,
         );
         let duration = end.saturating_duration_since(self.start);
-        let mut context = std::mem::take(&mut data.context);
-        super::service_target::infer(&mut context, &data.kind, data.subtype.as_deref(), self.exit);
+        let mut context = data.context.take();
+        if self.exit || context.is_some() {
+            let context = context.get_or_insert_with(Box::default);
+            super::service_target::infer(context, &data.kind, data.subtype.as_deref(), self.exit);
+        }
         if self.dropped {
             // Not sent, but its time still counts in the breakdown.
             let timing = tx.breakdown.then(|| SpanTiming {
@@ -96,11 +101,15 @@ impl SpanInner {
             }
             tx.count_dropped();
             if self.exit {
-                tx.track_dropped(Some(&context), outcome, 1, duration);
+                tx.track_dropped(context.as_deref(), outcome, 1, duration);
             }
             return;
         }
-        if let Some(statement) = context.db.as_mut().and_then(|db| db.statement.as_mut()) {
+        if let Some(statement) = context
+            .as_mut()
+            .and_then(|c| c.db.as_mut())
+            .and_then(|db| db.statement.as_mut())
+        {
             truncate_in_place(statement, tx.agent.config().long_field_max_length);
         }
         // A slow span's stack: raw frames now, symbolised by the reporter.
@@ -125,7 +134,7 @@ impl SpanInner {
             sync: data.sync,
             outcome: Some(outcome),
             sample_rate: tx.sample_rate_for_events(),
-            context: (!context.is_empty()).then(|| Box::new(context)),
+            context: context.filter(|c| !c.is_empty()),
             stacktrace: Vec::new(),
             composite: None,
             links: std::mem::take(&mut data.links),
@@ -279,7 +288,7 @@ impl SpanBuilder {
                 sync: None,
                 outcome: None,
                 instrumentation_outcome: None,
-                context: SpanContext::default(),
+                context: None,
                 links,
                 error_captured: false,
             }),
@@ -407,7 +416,12 @@ impl Span {
 
     /// Sets a label.
     pub fn set_label(&self, key: impl Into<String>, value: impl Into<LabelValue>) {
-        self.with_data(|d| d.context.labels.insert(key, value));
+        self.with_data(|d| {
+            d.context
+                .get_or_insert_with(Box::default)
+                .labels
+                .insert(key, value)
+        });
     }
 
     /// Links the span to a span of another trace, after it started (a consumer that
@@ -421,7 +435,7 @@ impl Span {
     /// counts in `dropped_spans_stats`: keep it cheap, and gate costly details (a
     /// statement's signature, say) on [`is_recording`](Self::is_recording).
     pub fn with_context(&self, f: impl FnOnce(&mut SpanContext)) {
-        self.with_data(|d| f(&mut d.context));
+        self.with_data(|d| f(d.context.get_or_insert_with(Box::default)));
     }
 
     /// Captures an error as happening in this span.
