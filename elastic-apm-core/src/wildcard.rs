@@ -72,10 +72,13 @@ impl WildcardMatcher {
 }
 
 fn find(hay: &[u8], needle: &[u8], eq: &impl Fn(&[u8], &[u8]) -> bool) -> Option<usize> {
-    if needle.is_empty() {
+    let Some(&head) = needle.first() else {
         return Some(0);
-    }
-    hay.windows(needle.len()).position(|w| eq(w, needle))
+    };
+    // The first byte screens out most windows before the full comparison (header names
+    // are checked against every `sanitize_field_names` pattern on each request).
+    hay.windows(needle.len())
+        .position(|w| w[0].eq_ignore_ascii_case(&head) && eq(w, needle))
 }
 
 impl fmt::Debug for WildcardMatcher {
