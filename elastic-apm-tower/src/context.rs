@@ -24,9 +24,9 @@ pub(crate) struct RequestView<'a> {
 pub(crate) fn request(view: &RequestView<'_>, config: &ConfigSnapshot) -> Request {
     let sanitizer = config.sanitizer();
     let mut request = Request::default();
-    request.method = truncate(view.method.as_str(), KEYWORD_MAX_CHARS).into_owned();
+    request.method = method(view.method);
     request.url = url(view, sanitizer);
-    request.http_version = Some(http_version(view.version).to_owned());
+    request.http_version = Some(http_version(view.version).into());
     if config.capture_headers {
         request.headers = Some(headers(view.headers, sanitizer, true));
         request.cookies = cookies(view.headers, sanitizer);
@@ -76,9 +76,9 @@ fn url(view: &RequestView<'_>, sanitizer: &Sanitizer) -> Url {
         full.push_str(search);
     }
     url.protocol = Some(match scheme {
-        "http" => "http:".to_owned(),
-        "https" => "https:".to_owned(),
-        other => format!("{other}:"),
+        "http" => "http:".into(),
+        "https" => "https:".into(),
+        other => format!("{other}:").into(),
     });
     url.hostname = (!hostname.is_empty()).then(|| hostname.to_owned());
     url.port = port;
@@ -100,6 +100,30 @@ fn split_host(host: &str) -> (&str, Option<u16>) {
     }
 }
 
+/// The method's name, without allocating for the standard ones.
+fn method(method: &Method) -> std::borrow::Cow<'static, str> {
+    const STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PATCH,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    const NAMES: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+    ];
+    match STANDARD.iter().position(|m| m == method) {
+        Some(i) => NAMES[i].into(),
+        None => truncate(method.as_str(), KEYWORD_MAX_CHARS)
+            .into_owned()
+            .into(),
+    }
+}
+
 fn http_version(version: Version) -> &'static str {
     match version {
         Version::HTTP_09 => "0.9",
@@ -113,7 +137,7 @@ fn http_version(version: Version) -> &'static str {
 /// Headers with sensitive values redacted. The request's `Cookie` header is left out:
 /// its pairs are reported, sanitised, as `cookies`.
 fn headers(map: &HeaderMap, sanitizer: &Sanitizer, skip_cookie: bool) -> Headers {
-    let mut headers = Headers::new();
+    let mut headers = Headers::with_capacity(map.len().min(MAX_HEADERS));
     for (name, value) in map.iter().take(MAX_HEADERS) {
         if skip_cookie && name == COOKIE {
             continue;

@@ -1,5 +1,6 @@
 //! Context objects shared by transactions, spans and errors.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -50,7 +51,7 @@ impl Context {
 pub struct Request {
     /// HTTP method.
     #[serde(serialize_with = "keyword")]
-    pub method: String,
+    pub method: Cow<'static, str>,
     /// The URL, whole and in parts.
     pub url: Url,
     /// `1.1`, `2`, ...
@@ -58,7 +59,7 @@ pub struct Request {
         skip_serializing_if = "Option::is_none",
         serialize_with = "opt_keyword"
     )]
-    pub http_version: Option<String>,
+    pub http_version: Option<Cow<'static, str>>,
     /// Request headers (sanitised).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub headers: Option<Headers>,
@@ -94,7 +95,7 @@ pub struct Url {
         skip_serializing_if = "Option::is_none",
         serialize_with = "opt_keyword"
     )]
-    pub protocol: Option<String>,
+    pub protocol: Option<Cow<'static, str>>,
     /// The host name.
     #[serde(
         skip_serializing_if = "Option::is_none",

@@ -121,12 +121,42 @@ impl Serialize for Labels {
 
 /// HTTP or message headers: names with one or more values, sent as a string or an array.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Headers(Vec<(String, Vec<String>)>);
+pub struct Headers(Vec<(String, HeaderValues)>);
+
+/// One header's values: almost always one, kept without a `Vec` of its own.
+#[derive(Debug, Clone, PartialEq)]
+enum HeaderValues {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl HeaderValues {
+    fn as_slice(&self) -> &[String] {
+        match self {
+            HeaderValues::One(value) => std::slice::from_ref(value),
+            HeaderValues::Many(values) => values,
+        }
+    }
+
+    fn push(&mut self, value: String) {
+        match self {
+            HeaderValues::One(first) => {
+                *self = HeaderValues::Many(vec![std::mem::take(first), value]);
+            }
+            HeaderValues::Many(values) => values.push(value),
+        }
+    }
+}
 
 impl Headers {
     /// No headers.
     pub const fn new() -> Self {
         Headers(Vec::new())
+    }
+
+    /// No headers yet, with room for `names` of them.
+    pub fn with_capacity(names: usize) -> Self {
+        Headers(Vec::with_capacity(names))
     }
 
     /// Adds a value; a repeated name (compared case-insensitively) collects its values.
@@ -138,7 +168,7 @@ impl Headers {
             .find(|(n, _)| n.eq_ignore_ascii_case(&name))
         {
             Some((_, values)) => values.push(value.into()),
-            None => self.0.push((name, vec![value.into()])),
+            None => self.0.push((name, HeaderValues::One(value.into()))),
         }
     }
 
@@ -182,7 +212,7 @@ impl Serialize for Headers {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for (k, v) in &self.0 {
-            map.serialize_entry(k, &Values(v))?;
+            map.serialize_entry(k, &Values(v.as_slice()))?;
         }
         map.end()
     }
