@@ -175,7 +175,7 @@ impl fmt::Debug for TraceParentHeader {
 
 /// The `tracestate` header: other vendors' entries, kept for propagation, and the
 /// values of Elastic's own `es` entry.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct TraceState {
     /// The sample rate from `es=s:<rate>`, if the entry holds a valid one.
     sample_rate: Option<SampleRate>,
@@ -188,6 +188,16 @@ pub struct TraceState {
     root: bool,
     /// Other vendors' entries, normalised (`k=v,k=v`) and capped.
     others: Box<str>,
+}
+
+/// Equal when they say the same: a root's state equals one parsed from what it sends.
+impl PartialEq for TraceState {
+    fn eq(&self, other: &Self) -> bool {
+        self.sample_rate == other.sample_rate
+            && self.has_es == other.has_es
+            && self.es() == other.es()
+            && self.others == other.others
+    }
 }
 
 impl TraceState {
@@ -426,6 +436,16 @@ mod tests {
     use super::*;
 
     const VALID: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    #[test]
+    fn a_roots_state_equals_the_state_parsed_from_what_it_sends() {
+        let root = TraceState::for_root(SampleRate::ALWAYS);
+        let header = root.to_header().unwrap();
+        assert_eq!(header, "es=s:1");
+        let parsed = TraceState::parse_headers([header.as_bytes()]).unwrap();
+        assert_eq!(root, parsed);
+        assert!(!root.is_empty());
+    }
 
     #[test]
     fn parses_and_formats_traceparent() {

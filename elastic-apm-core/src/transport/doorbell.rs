@@ -6,7 +6,7 @@
 //! later ([`BATCH_DELAY`]), and a queue filling past half its capacity asks for one at
 //! once. In between, handing an event over is the `try_send` and two atomic loads.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -37,6 +37,10 @@ impl Doorbell {
 
     /// Called after an event went into a queue now `len` long.
     pub(super) fn queued(&self, len: u64) {
+        // Orders the send before the load of `idle`, as `draining` orders its store
+        // before the worker's read of the queue: one of the two always sees the other
+        // (else an event could sit unannounced after a drain that found the queue empty).
+        fence(Ordering::SeqCst);
         // A plain load first: while a drain is scheduled this writes nothing.
         let first = self.idle.load(Ordering::Relaxed) && self.idle.swap(false, Ordering::AcqRel);
         if first || len >= self.urgent_at {
@@ -47,6 +51,7 @@ impl Doorbell {
     /// The worker is about to drain: the next event rings again.
     pub(super) fn draining(&self) {
         self.idle.store(true, Ordering::Release);
+        fence(Ordering::SeqCst);
     }
 
     pub(super) fn close(&self) {

@@ -86,7 +86,6 @@ impl IntakeEncoder {
             return Err(EncodeError::TooLarge(len));
         }
         self.lines.push(b'\n');
-        self.events += 1;
         self.unflushed += len + 1;
         if self.lines.len() >= WRITE_EVERY {
             self.write_lines()?;
@@ -96,6 +95,8 @@ impl IntakeEncoder {
             self.gzip.flush()?;
             self.unflushed = 0;
         }
+        // Counted once in the body: a failure above is the caller's to count.
+        self.events += 1;
         Ok(())
     }
 

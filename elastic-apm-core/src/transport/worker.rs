@@ -180,8 +180,11 @@ impl Worker {
                             }
                             self.close_request().await;
                         };
-                        let _ = tokio::time::timeout(DROP_FLUSH, last).await;
+                        let finished = tokio::time::timeout(DROP_FLUSH, last).await.is_ok();
                         // What the time did not allow: lost, but counted.
+                        if !finished {
+                            self.abandon_request(TransportError::Timeout(DROP_FLUSH));
+                        }
                         while self.events.try_recv().is_ok() {
                             HealthCounters::add(&self.health.dequeued, 1);
                             HealthCounters::add(&self.health.dropped_error, 1);
@@ -203,16 +206,23 @@ impl Worker {
         }
     }
 
-    /// Writes every queued event into the intake request, until the queue is empty or a
-    /// failed request calls for a back-off.
+    /// Writes the events queued now into the intake request, until a failed request
+    /// calls for a back-off. Events queued meanwhile are left for the next turn of the
+    /// loop, so that commands, timers and answers are never starved by a busy queue.
     async fn drain(&mut self) {
         self.drain_at = None;
         self.doorbell.draining();
-        while self.retry_at.is_none() {
+        for _ in 0..self.events.len().max(1) {
+            if self.retry_at.is_some() {
+                return;
+            }
             let Ok(event) = self.events.try_recv() else {
-                break;
+                return;
             };
             self.write(event).await;
+        }
+        if !self.events.is_empty() {
+            self.drain_at = Some(Instant::now());
         }
     }
 
@@ -231,7 +241,8 @@ impl Worker {
             .shared
             .metrics
             .collect(config, self.health.read(), Some(usage));
-        let queue = self.queue.upgrade();
+        // Once the agent is gone, straight into the request: the queue is drained for good.
+        let queue = self.queue.upgrade().filter(|_| !self.doorbell.is_closed());
         for set in sets {
             let event = Event::Metricset(Box::new(set));
             match &queue {
