@@ -6,7 +6,8 @@
 //! task of ours would compete with the application's), or none at all, and compression
 //! never takes a worker thread from the application. Handing an event over is one
 //! `try_send` on a bounded channel: no lock, no allocation, and when the queue is full
-//! the event is dropped and counted, never waited for.
+//! the event is dropped and counted, never waited for. The reporter is woken in
+//! batches, not per event (`doorbell.rs`).
 
 mod body;
 mod central_config;
