@@ -65,9 +65,9 @@ impl SpanInner {
     }
 
     fn end(&self, end: Instant) {
-        if self.ended.swap(true, Ordering::AcqRel) {
-            return;
-        }
+        // Only the `Span` that owns this ends it, and once: its drop, or `end_at`, which
+        // disarms the drop. A store, then, not a read-modify-write.
+        self.ended.store(true, Ordering::Release);
         let tx = &self.tx;
         // Children go out before their parent.
         if let Some(buffered) = self.buffer.take() {

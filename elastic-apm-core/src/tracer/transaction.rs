@@ -43,7 +43,6 @@ pub(crate) struct TxInner {
     /// are not sent leave their timing with the transaction.
     pub(crate) breakdown: bool,
     eligible_spans: AtomicU32,
-    reported_spans: AtomicU32,
     dropped_spans: AtomicU32,
     ended: AtomicBool,
     pub(crate) data: Mutex<TxData>,
@@ -90,7 +89,6 @@ impl TxInner {
         if self.eligible_spans.load(Ordering::Relaxed) < self.max_spans
             && self.eligible_spans.fetch_add(1, Ordering::Relaxed) < self.max_spans
         {
-            self.reported_spans.fetch_add(1, Ordering::Relaxed);
             true
         } else {
             self.dropped_spans.fetch_add(1, Ordering::Relaxed);
@@ -203,9 +201,9 @@ impl TxInner {
     }
 
     fn end(&self, end: Instant) {
-        if self.ended.swap(true, Ordering::AcqRel) {
-            return;
-        }
+        // Only the `Transaction` that owns this ends it, and once: its drop, or `end_at`, which
+        // disarms the drop. A store, then, not a read-modify-write.
+        self.ended.store(true, Ordering::Release);
         // A child kept back for compression goes out before the transaction.
         if let Some(buffered) = self.buffer.take() {
             self.emit(buffered, true);
@@ -235,7 +233,11 @@ impl TxInner {
             sampled,
             sample_rate: self.sample_rate_for_events(),
             span_count: SpanCount {
-                started: self.reported_spans.load(Ordering::Relaxed),
+                // Each count below the limit was handed out once: that many were sent.
+                started: self
+                    .eligible_spans
+                    .load(Ordering::Relaxed)
+                    .min(self.max_spans),
                 dropped: self.dropped_spans.load(Ordering::Relaxed),
             },
             // Unsampled transactions carry no context (tracing-sampling.md).
@@ -423,7 +425,6 @@ impl<'a> TransactionBuilder<'a> {
             buffer: Default::default(),
             breakdown: agent.records_breakdown() && flags.is_sampled(),
             eligible_spans: AtomicU32::new(0),
-            reported_spans: AtomicU32::new(0),
             dropped_spans: AtomicU32::new(0),
             ended: AtomicBool::new(false),
             data: Mutex::new(TxData {
