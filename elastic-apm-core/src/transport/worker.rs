@@ -125,9 +125,7 @@ impl Worker {
                     if stop && metrics_interval.is_some() {
                         // The last interval's metrics go out with the rest (metrics.md),
                         // counting what is still queued.
-                        while let Ok(event) = self.events.try_recv() {
-                            self.write(event).await;
-                        }
+                        self.write_queued().await;
                         self.gather_metrics().await;
                     }
                     // A flush whose caller was already answered (the deadline passed while
@@ -141,11 +139,8 @@ impl Worker {
                     }
                     if stop {
                         self.events.close();
-                        // Accepted by the queue after the drain above: lost, but counted.
-                        while self.events.try_recv().is_ok() {
-                            HealthCounters::add(&self.health.dequeued, 1);
-                            HealthCounters::add(&self.health.dropped_error, 1);
-                        }
+                        // Accepted by the queue after the drain above.
+                        self.count_queued_as_lost();
                         return;
                     }
                 }
@@ -181,14 +176,11 @@ impl Worker {
                             self.close_request().await;
                         };
                         let finished = tokio::time::timeout(DROP_FLUSH, last).await.is_ok();
-                        // What the time did not allow: lost, but counted.
+                        // What the time did not allow.
                         if !finished {
                             self.abandon_request(TransportError::Timeout(DROP_FLUSH));
                         }
-                        while self.events.try_recv().is_ok() {
-                            HealthCounters::add(&self.health.dequeued, 1);
-                            HealthCounters::add(&self.health.dropped_error, 1);
-                        }
+                        self.count_queued_as_lost();
                         return;
                     }
                     let urgent = self.events.len() as u64 >= self.doorbell.urgent_at;
@@ -255,15 +247,28 @@ impl Worker {
         }
     }
 
+    /// Writes every queued event into the intake request, ignoring any back-off.
+    async fn write_queued(&mut self) {
+        while let Ok(event) = self.events.try_recv() {
+            self.write(event).await;
+        }
+    }
+
+    /// Takes what is left in the queue, never to be sent: lost, but counted.
+    fn count_queued_as_lost(&mut self) {
+        while self.events.try_recv().is_ok() {
+            HealthCounters::add(&self.health.dequeued, 1);
+            HealthCounters::add(&self.health.dropped_error, 1);
+        }
+    }
+
     /// Sends everything queued now, ignoring any back-off (flush and shutdown).
     async fn deliver_queued(&mut self) -> bool {
         let failures = self
             .health
             .failed_requests
             .load(std::sync::atomic::Ordering::Relaxed);
-        while let Ok(event) = self.events.try_recv() {
-            self.write(event).await;
-        }
+        self.write_queued().await;
         self.close_request().await;
         failures
             == self
