@@ -68,6 +68,23 @@ enum Owner {
     Transaction(Transaction),
 }
 
+impl Owner {
+    /// Whether labels set now would be sent.
+    fn keeps_labels(&self) -> bool {
+        match self {
+            Owner::Span(span) => span.is_recording(),
+            Owner::Transaction(tx) => tx.is_sampled(),
+        }
+    }
+
+    fn add_labels(&self, labels: Labels) {
+        match self {
+            Owner::Span(span) => span.with_context(|context| merge(&mut context.labels, labels)),
+            Owner::Transaction(tx) => tx.with_context(|context| merge(&mut context.labels, labels)),
+        }
+    }
+}
+
 thread_local! {
     /// The recorded `tracing` spans entered on this thread, innermost last, each with
     /// the segment that was current before it.
@@ -141,6 +158,14 @@ impl ApmTracingLayer {
         self
     }
 
+    /// Fields as labels, formatted here rather than under the agent's locks.
+    fn labels(&self, record: impl FnOnce(&mut ToLabels<'_>)) -> Labels {
+        let mut labels = Labels::new();
+        let config = self.agent.config();
+        record(&mut ToLabels::new(&mut labels, config.sanitizer()));
+        labels
+    }
+
     fn ignored(&self, target: &str) -> bool {
         let under = |prefix: &str| {
             target
@@ -201,37 +226,22 @@ where
             attrs.record(&mut kind);
         }
         let name = metadata.name();
-        // Fields are formatted outside the agent's locks.
-        let labels = || {
-            let mut labels = Labels::new();
-            let sanitizer = self.agent.config();
-            attrs.record(&mut ToLabels::new(&mut labels, sanitizer.sanitizer()));
-            labels
-        };
         let owner = match parent {
-            Some(parent) => {
-                let span = parent
+            Some(parent) => Owner::Span(
+                parent
                     .span(name, kind.kind.map_or(Cow::Borrowed("app"), Cow::Owned))
                     .subtype(kind.subtype.map_or(Cow::Borrowed("internal"), Cow::Owned))
-                    .start();
-                if span.is_recording() && !metadata.fields().is_empty() {
-                    let labels = labels();
-                    span.with_context(|context| merge(&mut context.labels, labels));
-                }
-                Owner::Span(span)
-            }
-            None if self.root_transactions => {
-                let tx = self
-                    .agent
-                    .start_transaction(name, kind.kind.map_or(Cow::Borrowed("custom"), Cow::Owned));
-                if tx.is_sampled() && !metadata.fields().is_empty() {
-                    let labels = labels();
-                    tx.with_context(|context| merge(&mut context.labels, labels));
-                }
-                Owner::Transaction(tx)
-            }
+                    .start(),
+            ),
+            None if self.root_transactions => Owner::Transaction(
+                self.agent
+                    .start_transaction(name, kind.kind.map_or(Cow::Borrowed("custom"), Cow::Owned)),
+            ),
             None => return,
         };
+        if !metadata.fields().is_empty() && owner.keeps_labels() {
+            owner.add_labels(self.labels(|visitor| attrs.record(visitor)));
+        }
         let segment = match &owner {
             Owner::Span(span) => span.segment(),
             Owner::Transaction(tx) => tx.segment(),
@@ -247,22 +257,10 @@ where
         let Some(recorded) = extensions.get::<Recorded>() else {
             return;
         };
-        let labels = || {
-            let mut labels = Labels::new();
-            let config = self.agent.config();
-            values.record(&mut ToLabels::new(&mut labels, config.sanitizer()));
-            labels
-        };
-        match &recorded.owner {
-            Owner::Span(span) if span.is_recording() => {
-                let labels = labels();
-                span.with_context(|context| merge(&mut context.labels, labels));
-            }
-            Owner::Transaction(tx) if tx.is_sampled() => {
-                let labels = labels();
-                tx.with_context(|context| merge(&mut context.labels, labels));
-            }
-            _ => {}
+        if recorded.owner.keeps_labels() {
+            recorded
+                .owner
+                .add_labels(self.labels(|visitor| values.record(visitor)));
         }
     }
 
@@ -348,10 +346,7 @@ where
         let Some(parent) = self.parent(event.is_contextual(), event.parent(), &ctx) else {
             return;
         };
-        let mut labels = Labels::new();
-        let config = self.agent.config();
-        event.record(&mut ToLabels::new(&mut labels, config.sanitizer()));
-        drop(config);
+        let labels = self.labels(|visitor| event.record(visitor));
         // Where it was logged: the callsite, also the message's stable key for grouping.
         let culprit = match (origin.file, origin.line) {
             (Some(file), Some(line)) => format!("{file}:{line}"),
