@@ -18,11 +18,11 @@ use elastic_apm_core::model::Event;
 use elastic_apm_core::{Agent, Reporter};
 
 /// Drops every event; asks for breakdown metrics when `observe`.
-struct Drop {
+struct Discard {
     observe: bool,
 }
 
-impl Reporter for Drop {
+impl Reporter for Discard {
     fn report(&self, event: Event) {
         drop(black_box(event));
     }
@@ -52,7 +52,7 @@ fn main() {
     let agent = Agent::builder()
         .read_env(false)
         .breakdown_metrics(mode != "no-breakdown")
-        .reporter(Drop {
+        .reporter(Discard {
             observe: mode == "observe",
         })
         .build();

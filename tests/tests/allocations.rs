@@ -17,9 +17,9 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// Drops every event on the caller's thread, as the transport's queue would take it: no
 /// thread of its own allocating while we count.
-struct Drop;
+struct Discard;
 
-impl Reporter for Drop {
+impl Reporter for Discard {
     fn report(&self, event: Event) {
         drop(black_box(event));
     }
@@ -29,7 +29,7 @@ fn agent() -> Agent {
     Agent::builder()
         .read_env(false)
         .service_name("allocations")
-        .reporter(Drop)
+        .reporter(Discard)
         .build()
 }
 
