@@ -2,10 +2,8 @@
 
 use std::fmt;
 
-use futures_core::future::BoxFuture;
 use sqlx::pool::PoolConnection;
-use sqlx::{Connection, Database, Error, Execute, Executor};
-use sqlx_core::sql_str::SqlStr;
+use sqlx::{Connection, Database, Error};
 
 use crate::database::{ApmDatabase, SharedEndpoint};
 use crate::query;
@@ -47,49 +45,4 @@ impl<DB: Database> fmt::Debug for ApmConnection<DB> {
     }
 }
 
-impl<'c, DB: ApmDatabase> Executor<'c> for &'c mut ApmConnection<DB>
-where
-    for<'x> &'x mut DB::Connection: Executor<'x, Database = DB>,
-{
-    type Database = DB;
-
-    fn fetch_many<'e, 'q: 'e, E>(self, query: E) -> crate::query::Results<'e, DB>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        query::fetch_many(&mut *self.connection, &self.endpoint, query)
-    }
-
-    fn fetch_optional<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxFuture<'e, Result<Option<DB::Row>, Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        query::fetch_optional(&mut *self.connection, &self.endpoint, query)
-    }
-
-    fn prepare_with<'e>(
-        self,
-        sql: SqlStr,
-        parameters: &'e [DB::TypeInfo],
-    ) -> BoxFuture<'e, Result<DB::Statement, Error>>
-    where
-        'c: 'e,
-    {
-        (&mut *self.connection).prepare_with(sql, parameters)
-    }
-
-    fn describe<'e>(
-        self,
-        sql: SqlStr,
-    ) -> BoxFuture<'e, Result<sqlx_core::describe::Describe<DB>, Error>>
-    where
-        'c: 'e,
-    {
-        (&mut *self.connection).describe(sql)
-    }
-}
+query::instrumented_executor!('c, ApmConnection<DB>, connection);

@@ -222,3 +222,61 @@ pub(crate) async fn statement<DB: ApmDatabase, T>(
     }
     result
 }
+
+/// `Executor` for `&mut` an instrumented connection or transaction: `$inner` is the
+/// field holding what sqlx executes on. Each statement becomes a span (see
+/// [`fetch_many`] and [`fetch_optional`]); preparing and describing pass through.
+macro_rules! instrumented_executor {
+    ($lt:lifetime, $ty:ty, $inner:ident) => {
+        impl<$lt, DB: $crate::database::ApmDatabase> ::sqlx::Executor<$lt> for &$lt mut $ty
+        where
+            for<'x> &'x mut DB::Connection: ::sqlx::Executor<'x, Database = DB>,
+        {
+            type Database = DB;
+
+            fn fetch_many<'e, 'q: 'e, E>(self, query: E) -> $crate::query::Results<'e, DB>
+            where
+                $lt: 'e,
+                E: 'q + ::sqlx::Execute<'q, DB>,
+            {
+                $crate::query::fetch_many(&mut *self.$inner, &self.endpoint, query)
+            }
+
+            fn fetch_optional<'e, 'q: 'e, E>(
+                self,
+                query: E,
+            ) -> ::futures_core::future::BoxFuture<'e, Result<Option<DB::Row>, ::sqlx::Error>>
+            where
+                $lt: 'e,
+                E: 'q + ::sqlx::Execute<'q, DB>,
+            {
+                $crate::query::fetch_optional(&mut *self.$inner, &self.endpoint, query)
+            }
+
+            fn prepare_with<'e>(
+                self,
+                sql: ::sqlx_core::sql_str::SqlStr,
+                parameters: &'e [DB::TypeInfo],
+            ) -> ::futures_core::future::BoxFuture<'e, Result<DB::Statement, ::sqlx::Error>>
+            where
+                $lt: 'e,
+            {
+                (&mut *self.$inner).prepare_with(sql, parameters)
+            }
+
+            fn describe<'e>(
+                self,
+                sql: ::sqlx_core::sql_str::SqlStr,
+            ) -> ::futures_core::future::BoxFuture<
+                'e,
+                Result<::sqlx_core::describe::Describe<DB>, ::sqlx::Error>,
+            >
+            where
+                $lt: 'e,
+            {
+                (&mut *self.$inner).describe(sql)
+            }
+        }
+    };
+}
+pub(crate) use instrumented_executor;

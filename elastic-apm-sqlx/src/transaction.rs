@@ -2,9 +2,7 @@
 
 use std::fmt;
 
-use futures_core::future::BoxFuture;
-use sqlx::{Database, Error, Execute, Executor, Transaction};
-use sqlx_core::sql_str::SqlStr;
+use sqlx::{Database, Error, Transaction};
 
 use crate::database::{ApmDatabase, SharedEndpoint};
 use crate::query;
@@ -58,49 +56,4 @@ impl<DB: Database> fmt::Debug for ApmTransaction<'_, DB> {
     }
 }
 
-impl<'t, DB: ApmDatabase> Executor<'t> for &'t mut ApmTransaction<'_, DB>
-where
-    for<'x> &'x mut DB::Connection: Executor<'x, Database = DB>,
-{
-    type Database = DB;
-
-    fn fetch_many<'e, 'q: 'e, E>(self, query: E) -> crate::query::Results<'e, DB>
-    where
-        't: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        query::fetch_many(&mut *self.transaction, &self.endpoint, query)
-    }
-
-    fn fetch_optional<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxFuture<'e, Result<Option<DB::Row>, Error>>
-    where
-        't: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        query::fetch_optional(&mut *self.transaction, &self.endpoint, query)
-    }
-
-    fn prepare_with<'e>(
-        self,
-        sql: SqlStr,
-        parameters: &'e [DB::TypeInfo],
-    ) -> BoxFuture<'e, Result<DB::Statement, Error>>
-    where
-        't: 'e,
-    {
-        (&mut *self.transaction).prepare_with(sql, parameters)
-    }
-
-    fn describe<'e>(
-        self,
-        sql: SqlStr,
-    ) -> BoxFuture<'e, Result<sqlx_core::describe::Describe<DB>, Error>>
-    where
-        't: 'e,
-    {
-        (&mut *self.transaction).describe(sql)
-    }
-}
+query::instrumented_executor!('t, ApmTransaction<'_, DB>, transaction);
