@@ -12,9 +12,12 @@ const CASE_SENSITIVE_PREFIX: &str = "(?-i)";
 #[derive(Clone, PartialEq, Eq)]
 pub struct WildcardMatcher {
     pattern: Box<str>,
-    /// The pattern split at `*`; a pattern without `*` has one part.
-    parts: Box<[Box<str>]>,
+    /// The pattern split at `*`; a pattern without `*` has one part. Lowercase when
+    /// matching ignores case, so that only the text's bytes need folding.
+    parts: Box<[Box<[u8]>]>,
     case_sensitive: bool,
+    /// The byte classes (see [`classes`]) every match must contain.
+    required: u64,
 }
 
 impl WildcardMatcher {
@@ -24,9 +27,20 @@ impl WildcardMatcher {
             Some(rest) => (true, rest),
             None => (false, pattern),
         };
+        let parts: Box<[Box<[u8]>]> = body
+            .split('*')
+            .map(|part| {
+                let mut part = part.as_bytes().to_vec();
+                if !case_sensitive {
+                    part.make_ascii_lowercase();
+                }
+                part.into_boxed_slice()
+            })
+            .collect();
         WildcardMatcher {
             pattern: pattern.into(),
-            parts: body.split('*').map(Box::from).collect(),
+            required: parts.iter().fold(0, |all, part| all | classes(part)),
+            parts,
             case_sensitive,
         }
     }
@@ -38,31 +52,40 @@ impl WildcardMatcher {
 
     /// Whether `text` matches the whole pattern.
     pub fn matches(&self, text: &str) -> bool {
-        let eq = |a: &[u8], b: &[u8]| {
-            if self.case_sensitive {
-                a == b
-            } else {
-                a.eq_ignore_ascii_case(b)
-            }
+        if self.case_sensitive {
+            self.matches_with(text.as_bytes(), |a, b| a == b)
+        } else {
+            self.matches_with(text.as_bytes(), |a, b| a.to_ascii_lowercase() == b)
+        }
+    }
+
+    /// `eq(text byte, pattern byte)`.
+    #[inline]
+    fn matches_with(&self, hay: &[u8], eq: impl Fn(u8, u8) -> bool + Copy) -> bool {
+        let same = |text: &[u8], part: &[u8]| {
+            text.len() == part.len() && text.iter().zip(part).all(|(&a, &b)| eq(a, b))
         };
-        let hay = text.as_bytes();
-        let parts = &self.parts;
-        let (first, last) = match parts.as_ref() {
-            [only] => return eq(only.as_bytes(), hay),
-            [first, .., last] => (first.as_bytes(), last.as_bytes()),
+        let (first, last) = match self.parts.as_ref() {
+            [only] => return same(hay, only),
+            [first, .., last] => (&first[..], &last[..]),
             [] => return hay.is_empty(),
         };
-        if hay.len() < first.len() + last.len() || !eq(&hay[..first.len()], first) {
+        if hay.len() < first.len() + last.len() || !same(&hay[..first.len()], first) {
             return false;
         }
         let end = hay.len() - last.len();
-        if !eq(&hay[end..], last) {
+        if !same(&hay[end..], last) {
             return false;
         }
         let mut rest = &hay[first.len()..end];
-        for part in &parts[1..parts.len() - 1] {
-            let part = part.as_bytes();
-            match find(rest, part, &eq) {
+        for part in &self.parts[1..self.parts.len() - 1] {
+            let Some(&head) = part.first() else {
+                continue;
+            };
+            let found = rest
+                .windows(part.len())
+                .position(|w| eq(w[0], head) && same(w, part));
+            match found {
                 Some(at) => rest = &rest[at + part.len()..],
                 None => return false,
             }
@@ -71,14 +94,24 @@ impl WildcardMatcher {
     }
 }
 
-fn find(hay: &[u8], needle: &[u8], eq: &impl Fn(&[u8], &[u8]) -> bool) -> Option<usize> {
-    let Some(&head) = needle.first() else {
-        return Some(0);
+/// A screen that rejects most non-matching texts without comparing: one bit per
+/// ASCII letter (either case) and digit, one for every other byte. A text can only
+/// match a pattern if it has every class the pattern's literal parts have
+/// (header names are checked against every `sanitize_field_names` pattern on each
+/// request, and most of them share few letters with most patterns).
+fn classes(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0, |all, &b| all | class(b))
+}
+
+#[inline]
+fn class(b: u8) -> u64 {
+    let b = b.to_ascii_lowercase();
+    let bit = match b {
+        b'a'..=b'z' => b - b'a',
+        b'0'..=b'9' => b - b'0' + 26,
+        _ => 63,
     };
-    // The first byte screens out most windows before the full comparison (header names
-    // are checked against every `sanitize_field_names` pattern on each request).
-    hay.windows(needle.len())
-        .position(|w| w[0].eq_ignore_ascii_case(&head) && eq(w, needle))
+    1 << bit
 }
 
 impl fmt::Debug for WildcardMatcher {
@@ -116,7 +149,13 @@ impl WildcardMatchers {
 
     /// Whether any pattern matches `text`.
     pub fn matches_any(&self, text: &str) -> bool {
-        self.0.iter().any(|m| m.matches(text))
+        if self.0.is_empty() {
+            return false;
+        }
+        let present = classes(text.as_bytes());
+        self.0
+            .iter()
+            .any(|m| m.required & !present == 0 && m.matches(text))
     }
 
     /// Whether the list is empty.
@@ -165,6 +204,35 @@ mod tests {
         assert!(!WildcardMatcher::new("*foo*oo*").matches("fooo"));
         assert!(WildcardMatcher::new("*foo*oo*").matches("foooo"));
         assert!(!WildcardMatcher::new("fo?").matches("foo"));
+        assert!(WildcardMatcher::new("*AuTh*").matches("x-Authorization"));
+        assert!(!WildcardMatcher::new("(?-i)*Auth*").matches("x-authorization"));
+    }
+
+    #[test]
+    fn the_screen_never_rejects_a_match() {
+        let patterns: WildcardMatchers = "*auth*, *key, pass*wd, (?-i)*Sess*, 2fa*, *-*, *"
+            .parse()
+            .unwrap();
+        for text in [
+            "Authorization",
+            "x-api-KEY",
+            "PASSWD",
+            "pass_word_wd",
+            "x-Session",
+            "2FA-code",
+            "a-b",
+            "",
+            "\u{e9}t\u{e9}",
+        ] {
+            let any = patterns.iter().any(|m| m.matches(text));
+            assert_eq!(patterns.matches_any(text), any, "{text}");
+        }
+        assert!(
+            !"*auth*, *key"
+                .parse::<WildcardMatchers>()
+                .unwrap()
+                .matches_any("accept")
+        );
     }
 
     #[test]
