@@ -11,8 +11,10 @@
 //! connections at `--pace` requests per second in all); variants alternate over rounds
 //! and the table shows medians.
 //!
-//! Variants: `bare` (a small JSON handler), `ApmLayer` (the same with `ApmLayer`),
-//! `ApmLayer, APM Server down` (sending to a closed port), and a realistic handler (a
+//! Variants: `bare` (a small JSON handler), `ApmLayer` (the same with `ApmLayer`,
+//! sending to a sink on 127.0.0.1, which per the spec gets uncompressed bodies), the
+//! same sending gzip to a sink on 127.0.0.2 (standing for an APM Server on another
+//! host), `ApmLayer, APM Server down` (sending to a closed port), and a realistic handler (a
 //! SQLite query and a call to a downstream service) `bare` and with `ApmLayer`,
 //! `ApmPool` and the reqwest middleware.
 // A measuring tool, not library code: it should stop loudly when its setup fails.
@@ -39,6 +41,7 @@ const CONNECTIONS: usize = 32;
 const VARIANTS: &[(&str, &str, &str)] = &[
     ("bare", "bare axum", "bare"),
     ("apm", "ApmLayer", "bare"),
+    ("apm-gzip", "ApmLayer, gzip to a remote APM Server", "bare"),
     ("apm-down", "ApmLayer, APM Server down", "bare"),
     ("app-bare", "query + downstream call, bare", "app-bare"),
     (
@@ -128,7 +131,7 @@ fn serve(variant: &str, sink: &str, downstream: &str) {
         );
         let app = match variant {
             "bare" => small,
-            "apm" | "apm-down" => small.layer(ApmLayer::new(&agent(sink))),
+            "apm" | "apm-gzip" | "apm-down" => small.layer(ApmLayer::new(&agent(sink))),
             "app-bare" => realistic(
                 Pool::Plain(sqlx_pool().await),
                 reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).build(),
@@ -245,7 +248,10 @@ async fn drive(
     mode_only: Option<&str>,
 ) -> String {
     let pinned = pin_self_to_cpu(1);
+    // APM Server on this host (127.0.0.1: bodies go uncompressed, as the spec asks) and
+    // one that stands for a remote one (127.0.0.2: gzip, as to any other host).
     let sink = IntakeReceiver::start_counting().await;
+    let remote_sink = IntakeReceiver::start_counting_on(([127, 0, 0, 2], 0).into()).await;
     let downstream = downstream().await;
     // A port nothing listens on: APM Server is down.
     let down = {
@@ -275,12 +281,12 @@ async fn drive(
     for round in 0..rounds {
         for &mode in &modes {
             for (variant, _, _) in &variants {
-                let sink_url = if *variant == "apm-down" {
-                    down.clone()
-                } else {
-                    sink.url()
+                let (sink, sink_url) = match *variant {
+                    "apm-down" => (&sink, down.clone()),
+                    "apm-gzip" => (&remote_sink, remote_sink.url()),
+                    _ => (&sink, sink.url()),
                 };
-                let run = measure(variant, mode, &sink, &sink_url, &downstream, duration).await;
+                let run = measure(variant, mode, sink, &sink_url, &downstream, duration).await;
                 eprintln!(
                     "round {round} {mode:?} {variant}: {:.0} req/s, {:.1} µs CPU/request ({:.1} in the reporter), {:.2} context switches/request",
                     run.requests as f64 / run.seconds,

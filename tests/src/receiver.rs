@@ -161,7 +161,15 @@ impl IntakeReceiver {
     /// # Panics
     /// When no loopback port can be bound.
     pub async fn start_counting() -> Self {
-        Self::start_with(([127, 0, 0, 1], 0).into(), false).await
+        Self::start_counting_on(([127, 0, 0, 1], 0).into()).await
+    }
+
+    /// [`start_counting`](Self::start_counting) on the given address.
+    ///
+    /// # Panics
+    /// When the address cannot be bound.
+    pub async fn start_counting_on(addr: SocketAddr) -> Self {
+        Self::start_with(addr, false).await
     }
 
     /// Events received per kind, in counting mode.
@@ -219,7 +227,7 @@ impl IntakeReceiver {
             .central_config(false)
     }
 
-    /// `http://127.0.0.1:<port>`, for `server_url`.
+    /// `http://<address>:<port>`, for `server_url`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

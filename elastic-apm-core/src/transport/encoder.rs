@@ -35,9 +35,10 @@ pub enum EncodeError {
 }
 
 /// Encodes the body of one intake request: the metadata line, then one line per event,
-/// gzip-compressed ("best speed", as the spec recommends) as it is written. Compressed
-/// bytes are taken out with [`take_output`](Self::take_output) while the request
-/// streams.
+/// gzip-compressed ("best speed", as the spec recommends) as it is written, or left
+/// uncompressed for an APM Server on this host ([`uncompressed`](Self::uncompressed)).
+/// The bytes to send are taken out with [`take_output`](Self::take_output) while the
+/// request streams.
 ///
 /// ```
 /// use elastic_apm_core::{transport::IntakeEncoder, Agent};
@@ -50,8 +51,9 @@ pub enum EncodeError {
 /// ```
 #[derive(Debug)]
 pub struct IntakeEncoder {
-    gzip: GzEncoder<Vec<u8>>,
-    /// NDJSON lines not yet written to the compressor.
+    /// `None`: uncompressed, the lines are the output.
+    gzip: Option<GzEncoder<Vec<u8>>>,
+    /// NDJSON lines not yet written to the compressor, or not yet taken out.
     lines: Vec<u8>,
     events: u64,
     taken: u64,
@@ -59,10 +61,27 @@ pub struct IntakeEncoder {
 }
 
 impl IntakeEncoder {
-    /// Starts a body with its metadata line.
+    /// Starts a gzip-compressed body with its metadata line.
     pub fn new(metadata: &Metadata) -> Result<Self, EncodeError> {
+        Self::start(
+            metadata,
+            Some(GzEncoder::new(
+                Vec::with_capacity(16 * 1024),
+                Compression::fast(),
+            )),
+        )
+    }
+
+    /// Starts an uncompressed body with its metadata line, for an APM Server on this
+    /// host: the spec has agents skip compression there, where it costs CPU and saves
+    /// nothing worth having. The request goes without `Content-Encoding`.
+    pub fn uncompressed(metadata: &Metadata) -> Result<Self, EncodeError> {
+        Self::start(metadata, None)
+    }
+
+    fn start(metadata: &Metadata, gzip: Option<GzEncoder<Vec<u8>>>) -> Result<Self, EncodeError> {
         let mut encoder = IntakeEncoder {
-            gzip: GzEncoder::new(Vec::with_capacity(16 * 1024), Compression::fast()),
+            gzip,
             lines: Vec::with_capacity(WRITE_EVERY + 4 * 1024),
             events: 0,
             taken: 0,
@@ -86,27 +105,47 @@ impl IntakeEncoder {
             return Err(EncodeError::TooLarge(len));
         }
         self.lines.push(b'\n');
+        // Counted once in the body: a failure below is the caller's to count.
+        self.events += 1;
+        if self.gzip.is_none() {
+            return Ok(());
+        }
         self.unflushed += len + 1;
         if self.lines.len() >= WRITE_EVERY {
             self.write_lines()?;
         }
         if self.unflushed >= SYNC_FLUSH_EVERY {
             self.write_lines()?;
-            self.gzip.flush()?;
+            if let Some(gzip) = &mut self.gzip {
+                gzip.flush()?;
+            }
             self.unflushed = 0;
         }
-        // Counted once in the body: a failure above is the caller's to count.
-        self.events += 1;
         Ok(())
     }
 
     /// Hands the gathered lines to the compressor.
     fn write_lines(&mut self) -> Result<(), EncodeError> {
-        if !self.lines.is_empty() {
-            self.gzip.write_all(&self.lines)?;
+        if let Some(gzip) = &mut self.gzip
+            && !self.lines.is_empty()
+        {
+            gzip.write_all(&self.lines)?;
             self.lines.clear();
         }
         Ok(())
+    }
+
+    /// Whether the body is gzip-compressed (`Content-Encoding: gzip`).
+    pub fn is_compressed(&self) -> bool {
+        self.gzip.is_some()
+    }
+
+    /// The bytes ready to go out.
+    fn output(&mut self) -> &mut Vec<u8> {
+        match &mut self.gzip {
+            Some(gzip) => gzip.get_mut(),
+            None => &mut self.lines,
+        }
     }
 
     /// Events written so far (the metadata line not counted).
@@ -114,29 +153,34 @@ impl IntakeEncoder {
         self.events
     }
 
-    /// Compressed bytes produced so far, taken out or not.
+    /// Bytes of the body produced so far (compressed, when it is), taken out or not.
     pub fn compressed_len(&self) -> u64 {
-        self.taken + self.gzip.get_ref().len() as u64
+        let ready = match &self.gzip {
+            Some(gzip) => gzip.get_ref().len(),
+            None => self.lines.len(),
+        };
+        self.taken + ready as u64
     }
 
-    /// Compressed bytes ready to send, once at least `min` bytes are ready.
+    /// Bytes ready to send, once at least `min` bytes are ready.
     pub fn take_output(&mut self, min: usize) -> Option<Bytes> {
-        let ready = self.gzip.get_mut();
+        let ready = self.output();
         if ready.is_empty() || ready.len() < min {
             return None;
         }
+        let ready = std::mem::replace(ready, Vec::with_capacity(WRITE_EVERY + 4 * 1024));
         self.taken += ready.len() as u64;
-        Some(Bytes::from(std::mem::replace(
-            ready,
-            Vec::with_capacity(16 * 1024),
-        )))
+        Some(Bytes::from(ready))
     }
 
-    /// Ends the gzip stream; returns the bytes not yet taken and the compressed length
-    /// of the whole body.
+    /// Ends the body (and the gzip stream); returns the bytes not yet taken and the
+    /// length of the whole body as sent.
     pub fn finish(mut self) -> Result<(Bytes, u64), EncodeError> {
         self.write_lines()?;
-        let rest = self.gzip.finish()?;
+        let rest = match self.gzip.take() {
+            Some(gzip) => gzip.finish()?,
+            None => std::mem::take(&mut self.lines),
+        };
         let total = self.taken + rest.len() as u64;
         Ok((Bytes::from(rest), total))
     }
@@ -172,5 +216,24 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with(r#"{"metadata":"#));
         assert!(lines[1].starts_with(r#"{"metricset":"#));
+    }
+
+    #[test]
+    fn an_uncompressed_body_is_the_ndjson_itself() {
+        let metadata = Agent::disabled().metadata();
+        let mut encoder = IntakeEncoder::uncompressed(&metadata).unwrap();
+        assert!(!encoder.is_compressed());
+        let event = Event::Metricset(Box::new(crate::testing::samples::maximal_metricset()));
+        encoder.push(&event).unwrap();
+        let mut wire = encoder.take_output(0).unwrap().to_vec();
+        encoder.push(&event).unwrap();
+        let (rest, total) = encoder.finish().unwrap();
+        wire.extend_from_slice(&rest);
+        assert_eq!(wire.len() as u64, total);
+        let text = String::from_utf8(wire).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with(r#"{"metadata":"#));
+        assert!(lines[2].starts_with(r#"{"metricset":"#));
     }
 }

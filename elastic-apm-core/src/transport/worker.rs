@@ -324,7 +324,12 @@ impl Worker {
 
     fn open_request(&mut self) {
         let metadata = self.shared.metadata();
-        let encoder = match IntakeEncoder::new(&metadata) {
+        let encoder = if is_this_host(&self.intake) {
+            IntakeEncoder::uncompressed(&metadata)
+        } else {
+            IntakeEncoder::new(&metadata)
+        };
+        let encoder = match encoder {
             Ok(encoder) => encoder,
             Err(err) => {
                 self.log_once("metadata", format_args!("cannot encode metadata: {err}"));
@@ -332,12 +337,14 @@ impl Worker {
             }
         };
         let (chunks, body) = mpsc::channel(4);
-        let request = self
+        let mut request = self
             .client
             .request(Method::POST, self.intake.clone())
-            .header(CONTENT_TYPE, "application/x-ndjson")
-            .header(CONTENT_ENCODING, "gzip")
-            .body(RequestBody::streaming(body));
+            .header(CONTENT_TYPE, "application/x-ndjson");
+        if encoder.is_compressed() {
+            request = request.header(CONTENT_ENCODING, "gzip");
+        }
+        let request = request.body(RequestBody::streaming(body));
         let request = match request {
             Ok(request) => request,
             Err(err) => {
@@ -588,6 +595,20 @@ impl Rejection {
     }
 }
 
+/// Whether the URL names this host the way the spec lists (`localhost`, `127.0.0.1`,
+/// `::1`): intake bodies to it go uncompressed (transport.md, "Compression").
+fn is_this_host(url: &Uri) -> bool {
+    let host = url.host().unwrap_or_default();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| {
+            ip == std::net::IpAddr::from([127, 0, 0, 1]) || ip == std::net::Ipv6Addr::LOCALHOST
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -598,6 +619,27 @@ mod tests {
         for (n, secs) in [(1, 1.0), (2, 4.0), (3, 9.0), (6, 36.0), (60, 36.0)] {
             let d = backoff(n).as_secs_f64();
             assert!(d >= secs * 0.9 && d <= secs * 1.1, "{n}: {d}");
+        }
+    }
+
+    #[test]
+    fn bodies_to_this_host_go_uncompressed() {
+        for url in [
+            "http://localhost:8200",
+            "http://LOCALHOST",
+            "http://127.0.0.1:8200",
+            "https://[::1]:8200",
+            "http://[0:0:0:0:0:0:0:1]:8200",
+        ] {
+            assert!(is_this_host(&url.parse().unwrap()), "{url}");
+        }
+        for url in [
+            "http://apm.example.com:8200",
+            "http://127.0.0.2:8200",
+            "http://10.0.0.1",
+            "http://localhost.example.com",
+        ] {
+            assert!(!is_this_host(&url.parse().unwrap()), "{url}");
         }
     }
 
