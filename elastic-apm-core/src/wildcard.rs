@@ -100,19 +100,27 @@ impl WildcardMatcher {
 /// (header names are checked against every `sanitize_field_names` pattern on each
 /// request, and most of them share few letters with most patterns).
 fn classes(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0, |all, &b| all | class(b))
+    bytes
+        .iter()
+        .fold(0, |all, &b| all | 1 << CLASS_BIT[usize::from(b)])
 }
 
-#[inline]
-fn class(b: u8) -> u64 {
-    let b = b.to_ascii_lowercase();
-    let bit = match b {
-        b'a'..=b'z' => b - b'a',
-        b'0'..=b'9' => b - b'0' + 26,
-        _ => 63,
-    };
-    1 << bit
-}
+/// Each byte's bit in [`classes`], looked up: this runs over every header name.
+static CLASS_BIT: [u8; 256] = {
+    let mut bits = [63; 256];
+    let mut b = 0;
+    while b < 26 {
+        bits[b'a' as usize + b] = b as u8;
+        bits[b'A' as usize + b] = b as u8;
+        b += 1;
+    }
+    let mut d = 0;
+    while d < 10 {
+        bits[b'0' as usize + d] = 26 + d as u8;
+        d += 1;
+    }
+    bits
+};
 
 impl fmt::Debug for WildcardMatcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

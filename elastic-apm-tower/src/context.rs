@@ -70,10 +70,15 @@ fn url(view: &RequestView<'_>, sanitizer: &Sanitizer) -> Url {
     let scheme = view.uri.scheme_str().unwrap_or("http");
     let path = truncate(view.uri.path(), KEYWORD_MAX_CHARS);
     let search = view.uri.query().map(|q| sanitizer.sanitize_form(q));
-    let mut full = format!("{scheme}://{host}{path}");
+    let mut raw = String::with_capacity(path.len() + search.as_ref().map_or(0, |s| s.len() + 1));
+    raw.push_str(&path);
     if let Some(search) = &search {
-        full.push('?');
-        full.push_str(search);
+        raw.push('?');
+        raw.push_str(search);
+    }
+    let mut full = String::with_capacity(scheme.len() + 3 + host.len() + raw.len());
+    for part in [scheme, "://", &host, &raw] {
+        full.push_str(part);
     }
     url.protocol = Some(match scheme {
         "http" => "http:".into(),
@@ -82,11 +87,8 @@ fn url(view: &RequestView<'_>, sanitizer: &Sanitizer) -> Url {
     });
     url.hostname = (!hostname.is_empty()).then(|| hostname.to_owned());
     url.port = port;
-    url.pathname = Some(path.clone().into_owned());
-    url.raw = Some(match &search {
-        Some(search) => format!("{path}?{search}"),
-        None => path.into_owned(),
-    });
+    url.pathname = Some(path.into_owned());
+    url.raw = Some(raw);
     url.search = search;
     url.full = Some(full);
     url
@@ -137,17 +139,22 @@ fn http_version(version: Version) -> &'static str {
 /// Headers with sensitive values redacted. The request's `Cookie` header is left out:
 /// its pairs are reported, sanitised, as `cookies`.
 fn headers(map: &HeaderMap, sanitizer: &Sanitizer, skip_cookie: bool) -> Headers {
-    let mut headers = Headers::with_capacity(map.len().min(MAX_HEADERS));
-    for (name, value) in map.iter().take(MAX_HEADERS) {
-        if skip_cookie && name == COOKIE {
-            continue;
-        }
-        let value = String::from_utf8_lossy(value.as_bytes());
+    let recorded = || {
+        map.iter()
+            .take(MAX_HEADERS)
+            .filter(|(name, _)| !(skip_cookie && *name == COOKIE))
+    };
+    let text = recorded()
+        .map(|(name, value)| name.as_str().len() + value.len().min(KEYWORD_MAX_CHARS))
+        .sum();
+    let mut headers = Headers::with_capacity(map.len().min(MAX_HEADERS), text);
+    for (name, value) in recorded() {
+        let value = match std::str::from_utf8(value.as_bytes()) {
+            Ok(value) => value.into(),
+            Err(_) => String::from_utf8_lossy(value.as_bytes()),
+        };
         let value = sanitizer.sanitize(name.as_str(), &value);
-        headers.append(
-            name.as_str(),
-            truncate(value, KEYWORD_MAX_CHARS).into_owned(),
-        );
+        headers.append(name.as_str(), &truncate(value, KEYWORD_MAX_CHARS));
     }
     headers
 }

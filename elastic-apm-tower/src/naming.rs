@@ -44,13 +44,24 @@ impl Naming {
     pub(crate) fn name(&self, info: &RouteInfo<'_>) -> Cow<'static, str> {
         match self {
             Naming::RouteTemplate => match info.route {
-                Some(route) => format!("{} {route}", info.method).into(),
+                Some(route) => method_and(info.method, route).into(),
                 None => unknown_route(info.method),
             },
-            Naming::RawPath => format!("{} {}", info.method, info.uri.path()).into(),
+            Naming::RawPath => method_and(info.method, info.uri.path()).into(),
             Naming::Custom(name) => name(info).into(),
         }
     }
+}
+
+/// `GET /path`, in one allocation and without the formatting machinery: it runs on
+/// every request.
+fn method_and(method: &Method, path: &str) -> String {
+    let method = method.as_str();
+    let mut name = String::with_capacity(method.len() + 1 + path.len());
+    name.push_str(method);
+    name.push(' ');
+    name.push_str(path);
+    name
 }
 
 /// `GET unknown route`, without formatting for the common methods.

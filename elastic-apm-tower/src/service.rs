@@ -70,9 +70,9 @@ impl<S> ApmService<S> {
         let trace_headers = TRACE_HEADERS.iter().flat_map(|name| {
             parts
                 .headers
-                .get_all(*name)
+                .get_all(name)
                 .iter()
-                .map(move |v| (*name, v.as_bytes()))
+                .map(move |v| (name.as_str(), v.as_bytes()))
         });
         let tx = agent
             .transaction(name, "request")
@@ -118,8 +118,12 @@ impl<S> ApmService<S> {
     }
 }
 
-/// The headers trace context is read from.
-const TRACE_HEADERS: [&str; 3] = ["traceparent", "tracestate", "elastic-apm-traceparent"];
+/// The headers trace context is read from (parsed names: no parsing per request).
+static TRACE_HEADERS: [http::HeaderName; 3] = [
+    http::HeaderName::from_static("traceparent"),
+    http::HeaderName::from_static("tracestate"),
+    http::HeaderName::from_static("elastic-apm-traceparent"),
+];
 
 impl<S, ReqB, ResB> Service<Request<ReqB>> for ApmService<S>
 where

@@ -4,14 +4,16 @@
 //! ```text
 //! cargo build --release -p examples --bin request_path
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-//!     target/release/request_path [bare|apm|apm-down] 10000
+//!     target/release/request_path [bare|apm|apm-down|discard|print] 10000
 //! ```
 //!
 //! Run it twice with different counts and divide the difference in total instructions
 //! by the difference in counts: that is the cost of one request, the reporter thread's
 //! encoding and sending included (`apm`, to a counting sink in a child process that
 //! valgrind does not follow) or the cost with APM Server down (`apm-down`, a closed
-//! port: every event is dropped at the full queue, as in production).
+//! port: every event is dropped at the full queue, as in production), or the request
+//! path alone (`discard`: events dropped as they are handed over). `print` prints the
+//! transaction one request makes.
 // A measuring tool, not library code: it should stop loudly when its setup fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -55,6 +57,15 @@ fn main() {
     let mut recorder = None;
     let (app, agent) = match variant.as_str() {
         "bare" => (app, None),
+        // The request path alone: events are dropped as they are handed over.
+        "discard" => {
+            let agent = Agent::builder()
+                .read_env(false)
+                .service_name("request-path")
+                .reporter(Discard)
+                .build();
+            (app.layer(ApmLayer::new(&agent)), None)
+        }
         // The transaction one request makes, as JSON.
         "print" => {
             let (agent, events) = elastic_apm_core::testing::recording_agent(|b| b);
@@ -123,6 +134,15 @@ fn main() {
             .unwrap();
         eprintln!("sink received: {}", counts.trim());
         child.wait().unwrap();
+    }
+}
+
+/// Drops every event.
+struct Discard;
+
+impl elastic_apm_core::Reporter for Discard {
+    fn report(&self, event: elastic_apm_core::model::Event) {
+        drop(black_box(event));
     }
 }
 

@@ -120,86 +120,111 @@ impl Serialize for Labels {
 }
 
 /// HTTP or message headers: names with one or more values, sent as a string or an array.
+///
+/// All names and values share one buffer, so that recording a request's headers takes
+/// two allocations however many there are.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Headers(Vec<(String, HeaderValues)>);
-
-/// One header's values: almost always one, kept without a `Vec` of its own.
-#[derive(Debug, Clone, PartialEq)]
-enum HeaderValues {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl HeaderValues {
-    fn as_slice(&self) -> &[String] {
-        match self {
-            HeaderValues::One(value) => std::slice::from_ref(value),
-            HeaderValues::Many(values) => values,
-        }
-    }
-
-    fn push(&mut self, value: String) {
-        match self {
-            HeaderValues::One(first) => {
-                *self = HeaderValues::Many(vec![std::mem::take(first), value]);
-            }
-            HeaderValues::Many(values) => values.push(value),
-        }
-    }
+pub struct Headers {
+    /// Each name followed by its value, one header after another.
+    text: String,
+    /// Where each header's name and value end in `text`; each starts where the one
+    /// before ended.
+    ends: Vec<(u32, u32)>,
 }
 
 impl Headers {
     /// No headers.
     pub const fn new() -> Self {
-        Headers(Vec::new())
-    }
-
-    /// No headers yet, with room for `names` of them.
-    pub fn with_capacity(names: usize) -> Self {
-        Headers(Vec::with_capacity(names))
-    }
-
-    /// Adds a value; a repeated name (compared case-insensitively) collects its values.
-    pub fn append(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        let name = name.into();
-        match self
-            .0
-            .iter_mut()
-            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
-        {
-            Some((_, values)) => values.push(value.into()),
-            None => self.0.push((name, HeaderValues::One(value.into()))),
+        Headers {
+            text: String::new(),
+            ends: Vec::new(),
         }
     }
 
-    /// The values of a header.
-    pub fn get(&self, name: &str) -> Option<&[String]> {
-        self.0
-            .iter()
+    /// No headers yet, with room for `headers` of them and `text` bytes of names and
+    /// values.
+    pub fn with_capacity(headers: usize, text: usize) -> Self {
+        Headers {
+            text: String::with_capacity(text),
+            ends: Vec::with_capacity(headers),
+        }
+    }
+
+    /// Adds a value; a repeated name (compared case-insensitively) is sent with all its
+    /// values. Headers past 4 GiB of text in all are left out.
+    pub fn append(&mut self, name: &str, value: &str) {
+        let name_end = self.text.len() + name.len();
+        let (Ok(name_end), Ok(value_end)) = (
+            u32::try_from(name_end),
+            u32::try_from(name_end + value.len()),
+        ) else {
+            return;
+        };
+        self.text.push_str(name);
+        self.text.push_str(value);
+        self.ends.push((name_end, value_end));
+    }
+
+    /// The values of a header, in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The first value of a header.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+            .map(|(_, v)| v)
     }
 
     /// Whether there are no headers.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.ends.is_empty()
     }
 
-    /// The headers in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    /// Each header's name and value, in order (a repeated name comes again).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut start = 0;
+        self.ends.iter().map(move |&(name_end, value_end)| {
+            let (name_end, value_end) = (name_end as usize, value_end as usize);
+            let header = (
+                self.text.get(start..name_end).unwrap_or_default(),
+                self.text.get(name_end..value_end).unwrap_or_default(),
+            );
+            start = value_end;
+            header
+        })
     }
 }
 
-struct Values<'a>(&'a [String]);
+/// The values of one name, from its first header on: a string, or an array of them.
+struct Values<'a> {
+    headers: &'a Headers,
+    name: &'a str,
+    /// Headers before the first with this name.
+    skip: usize,
+}
+
+impl Values<'_> {
+    fn all(&self) -> impl Iterator<Item = &str> {
+        self.headers
+            .iter()
+            .skip(self.skip)
+            .filter(|(n, _)| n.eq_ignore_ascii_case(self.name))
+            .map(|(_, v)| v)
+    }
+}
 
 impl Serialize for Values<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            [one] => s.serialize_str(one),
-            many => {
-                let mut seq = s.serialize_seq(Some(many.len()))?;
-                for v in many {
+        let mut values = self.all();
+        match (values.next(), values.next()) {
+            (Some(one), None) => s.serialize_str(one),
+            _ => {
+                let mut seq = s.serialize_seq(None)?;
+                for v in self.all() {
                     seq.serialize_element(v)?;
                 }
                 seq.end()
@@ -210,9 +235,24 @@ impl Serialize for Values<'_> {
 
 impl Serialize for Headers {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            map.serialize_entry(k, &Values(v.as_slice()))?;
+        let mut map = s.serialize_map(None)?;
+        for (i, (name, _)) in self.iter().enumerate() {
+            // A repeated name went out with its first occurrence.
+            if self
+                .iter()
+                .take(i)
+                .any(|(earlier, _)| earlier.eq_ignore_ascii_case(name))
+            {
+                continue;
+            }
+            map.serialize_entry(
+                name,
+                &Values {
+                    headers: self,
+                    name,
+                    skip: i,
+                },
+            )?;
         }
         map.end()
     }
@@ -247,5 +287,11 @@ mod tests {
             serde_json::to_string(&h).unwrap(),
             r#"{"Accept":["a","b"],"Host":"x"}"#
         );
+        assert_eq!(h.get("ACCEPT"), Some("a"));
+        assert_eq!(h.get_all("accept").collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(h.get("x"), None);
+        assert_eq!(h.iter().count(), 3);
+        assert!(Headers::new().is_empty() && !h.is_empty());
+        assert_eq!(serde_json::to_string(&Headers::new()).unwrap(), "{}");
     }
 }
