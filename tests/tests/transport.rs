@@ -84,6 +84,35 @@ impl std::fmt::Display for CheckoutError {
 impl std::error::Error for CheckoutError {}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reporter_takes_events_under_steady_load_and_after_going_idle() {
+    let receiver = IntakeReceiver::start().await;
+    let agent = agent(&receiver.url(), |b| b);
+    // Steady load: the reporter drains on its own timer, nobody rings.
+    for _ in 0..100 {
+        record(&agent, 0);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let drained = || agent.health().queue_len == 0;
+    assert!(
+        eventually(Duration::from_secs(5), drained).await,
+        "{:?}",
+        agent.health()
+    );
+    // Quiet for a few batch delays (50 ms: a drain finds the queue empty and the
+    // reporter goes idle), then one event alone, which must ring.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    record(&agent, 0);
+    let all = || agent.health().events_total == 101 && agent.health().queue_len == 0;
+    assert!(
+        eventually(Duration::from_secs(5), all).await,
+        "{:?}",
+        agent.health()
+    );
+    assert!(agent.flush(Duration::from_secs(10)).await);
+    assert_eq!(receiver.accepted("transaction").len(), 101);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_to_an_apm_server_on_this_host_go_uncompressed() {
     let receiver = IntakeReceiver::start().await;
     let agent = agent(&receiver.url(), |b| b);

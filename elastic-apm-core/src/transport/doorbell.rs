@@ -2,17 +2,20 @@
 //!
 //! Waking a parked thread is a system call on the request path and a context switch
 //! on whichever core the reporter shares with the application. The queue is therefore
-//! not awaited event by event: the first event after a drain asks for a drain a little
-//! later ([`BATCH_DELAY`]), and a queue filling past half its capacity asks for one at
-//! once. In between, handing an event over is the `try_send` and two atomic loads.
+//! not awaited event by event: the first event after the queue went idle asks for a
+//! drain a little later ([`BATCH_DELAY`]), and a queue filling past half its capacity
+//! asks for one at once. While events keep coming the worker schedules its next drain
+//! itself and nobody rings. In between, handing an event over is the `try_send` and two
+//! atomic loads.
 
 use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
-/// How long the first event after a drain may wait for others to join it.
-pub(super) const BATCH_DELAY: Duration = Duration::from_millis(10);
+/// How long the first event after a drain may wait for others to join it, and how often
+/// a busy queue is drained.
+pub(super) const BATCH_DELAY: Duration = Duration::from_millis(50);
 
 #[derive(Debug)]
 pub(crate) struct Doorbell {
@@ -37,7 +40,7 @@ impl Doorbell {
 
     /// Called after an event went into a queue now `len` long.
     pub(super) fn queued(&self, len: u64) {
-        // Orders the send before the load of `idle`, as `draining` orders its store
+        // Orders the send before the load of `idle`, as `going_idle` orders its store
         // before the worker's read of the queue: one of the two always sees the other
         // (else an event could sit unannounced after a drain that found the queue empty).
         fence(Ordering::SeqCst);
@@ -48,8 +51,9 @@ impl Doorbell {
         }
     }
 
-    /// The worker is about to drain: the next event rings again.
-    pub(super) fn draining(&self) {
+    /// The worker found the queue empty and is about to look once more before it
+    /// waits: the next event rings again.
+    pub(super) fn going_idle(&self) {
         self.idle.store(true, Ordering::Release);
         fence(Ordering::SeqCst);
     }

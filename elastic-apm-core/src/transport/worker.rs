@@ -184,11 +184,11 @@ impl Worker {
                         return;
                     }
                     let urgent = self.events.len() as u64 >= self.doorbell.urgent_at;
-                    if self.drain_at.is_none() && !urgent {
-                        // The first event since the last drain: let others join it.
-                        self.drain_at = Some(Instant::now() + BATCH_DELAY);
-                    } else {
+                    if urgent {
                         self.drain().await;
+                    } else if self.drain_at.is_none() {
+                        // The first event since the queue went idle: let others join it.
+                        self.drain_at = Some(Instant::now() + BATCH_DELAY);
                     }
                 }
                 _ = sleep_until(self.drain_at), if self.drain_at.is_some() && retry_at.is_none() => {
@@ -201,21 +201,35 @@ impl Worker {
     /// Writes the events queued now into the intake request, until a failed request
     /// calls for a back-off. Events queued meanwhile are left for the next turn of the
     /// loop, so that commands, timers and answers are never starved by a busy queue.
+    ///
+    /// While events keep coming, the next drain is scheduled here, [`BATCH_DELAY`]
+    /// on, and the application's threads are not asked to ring: under steady load the
+    /// reporter wakes once per batch, on its own timer. A drain that finds the queue
+    /// empty goes idle, and the next event rings again.
     async fn drain(&mut self) {
         self.drain_at = None;
-        self.doorbell.draining();
+        if self.events.is_empty() {
+            self.doorbell.going_idle();
+            // An event that came in before the doorbell was idle again did not ring.
+            if self.events.is_empty() {
+                return;
+            }
+        }
         for _ in 0..self.events.len().max(1) {
             if self.retry_at.is_some() {
                 return;
             }
             let Ok(event) = self.events.try_recv() else {
-                return;
+                break;
             };
             self.write(event).await;
         }
-        if !self.events.is_empty() {
-            self.drain_at = Some(Instant::now());
-        }
+        let wait = if self.events.is_empty() {
+            BATCH_DELAY
+        } else {
+            Duration::ZERO
+        };
+        self.drain_at = Some(Instant::now() + wait);
     }
 
     /// Gathers every metric. The metricsets are queued like any other event (while APM
