@@ -16,6 +16,7 @@ mod cloud;
 mod doorbell;
 mod encoder;
 mod server_info;
+mod spent;
 mod worker;
 
 use std::fmt;
@@ -35,6 +36,7 @@ use crate::report::{Flush, Health, HealthCounters, Reporter, type_index};
 pub(crate) struct Transport {
     events: mpsc::Sender<Event>,
     doorbell: Arc<doorbell::Doorbell>,
+    spent: Arc<spent::Spent>,
     commands: mpsc::UnboundedSender<Command>,
     health: Arc<HealthCounters>,
     stopped: AtomicBool,
@@ -85,11 +87,17 @@ impl Transport {
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let health = Arc::new(HealthCounters::default());
         let doorbell = Arc::new(doorbell::Doorbell::new(config.max_queue_size));
+        let spent = Arc::new(spent::Spent::new());
         let worker = worker::Worker::new(
             client,
             shared,
             health.clone(),
-            (events_tx.downgrade(), events_rx, doorbell.clone()),
+            worker::Queue {
+                sender: events_tx.downgrade(),
+                events: events_rx,
+                doorbell: doorbell.clone(),
+                spent: spent.clone(),
+            },
             commands_rx,
         )?;
         std::thread::Builder::new()
@@ -111,6 +119,7 @@ impl Transport {
         Ok(Transport {
             events: events_tx,
             doorbell,
+            spent,
             commands: commands_tx,
             health,
             stopped: AtomicBool::new(false),
@@ -140,6 +149,7 @@ impl Reporter for Transport {
             HealthCounters::add(&self.health.dropped_queue_full, 1);
             return;
         }
+        self.spent.drop_one();
         offer(&self.events, &self.doorbell, &self.health, event);
     }
 

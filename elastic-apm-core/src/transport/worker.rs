@@ -16,6 +16,7 @@ use super::body::RequestBody;
 use super::client::{Answer, HttpClient};
 use super::doorbell::{BATCH_DELAY, Doorbell};
 use super::encoder::{EncodeError, IntakeEncoder};
+use super::spent::Spent;
 use super::{Command, CommandKind};
 use crate::error::TransportError;
 use crate::live::Shared;
@@ -44,12 +45,23 @@ pub(super) struct Worker {
     metrics_at: Option<Instant>,
     /// Rung by the application's threads when there are events to take.
     doorbell: Arc<Doorbell>,
+    /// Where written events go, to be dropped on the application's threads.
+    spent: Arc<Spent>,
     /// When the queue is next drained (`None`: nothing asked for yet).
     drain_at: Option<Instant>,
     request: Option<InFlight>,
     reconnects: u32,
     retry_at: Option<Instant>,
     logged: HashSet<String>,
+}
+
+/// The event queue as the worker sees it.
+pub(super) struct Queue {
+    /// Weak, so that the queue still closes when the agent's last handle is dropped.
+    pub(super) sender: mpsc::WeakSender<Event>,
+    pub(super) events: mpsc::Receiver<Event>,
+    pub(super) doorbell: Arc<Doorbell>,
+    pub(super) spent: Arc<Spent>,
 }
 
 struct InFlight {
@@ -64,11 +76,12 @@ impl Worker {
         client: HttpClient,
         shared: Arc<Shared>,
         health: Arc<HealthCounters>,
-        (queue, events, doorbell): (
-            mpsc::WeakSender<Event>,
-            mpsc::Receiver<Event>,
-            Arc<Doorbell>,
-        ),
+        Queue {
+            sender: queue,
+            events,
+            doorbell,
+            spent,
+        }: Queue,
         commands: mpsc::UnboundedReceiver<Command>,
     ) -> Result<Self, TransportError> {
         let intake = client.uri("/intake/v2/events")?;
@@ -83,6 +96,7 @@ impl Worker {
             opened_at: None,
             metrics_at: None,
             doorbell,
+            spent,
             drain_at: None,
             request: None,
             reconnects: 0,
@@ -322,6 +336,7 @@ impl Worker {
                 self.log_once("encode", format_args!("dropping an event: {err}"));
             }
         }
+        self.spent.give_back(event);
         let request = self.request.as_mut();
         if let Some(chunk) = request.and_then(|r| r.encoder.take_output(CHUNK_MIN)) {
             self.send_chunk(chunk).await;
