@@ -229,7 +229,7 @@ impl<'a> ErrorBuilder<'a> {
                 sampled: tx.is_sampled(),
             });
             if tx.is_sampled() {
-                let mut context = data.context.clone();
+                let mut context = data.context.as_deref().cloned().unwrap_or_default();
                 if let Some(edit) = edit_context {
                     edit(&mut context);
                 }

@@ -56,12 +56,20 @@ pub(crate) struct TxData {
     /// What an integration determined (an HTTP status, say); the application's own
     /// `set_outcome` wins over it.
     instrumentation_outcome: Option<Outcome>,
-    pub(crate) context: Context,
+    /// Boxed on first use: the transaction's shared state stays small enough for the
+    /// allocator's per-thread cache, and the box goes to the event as it is.
+    pub(crate) context: Option<Box<Context>>,
     links: Vec<Link>,
     pub(crate) error_captured: bool,
     dropped_stats: Vec<DroppedSpanStats>,
     /// Timings of spans not sent, for breakdown metrics.
     unsent_spans: Vec<SpanTiming>,
+}
+
+impl TxData {
+    fn context(&mut self) -> &mut Context {
+        self.context.get_or_insert_default()
+    }
 }
 
 /// Entries of `dropped_spans_stats` kept at most (`tracing-spans-dropped-stats.md`).
@@ -219,7 +227,7 @@ impl TxInner {
             data.outcome.or(data.instrumentation_outcome),
             data.error_captured,
         );
-        let context = std::mem::take(&mut data.context);
+        let context = data.context.take();
         let tx = model::Transaction {
             id: self.id,
             trace_id: self.trace_id,
@@ -241,7 +249,7 @@ impl TxInner {
                 dropped: self.dropped_spans.load(Ordering::Relaxed),
             },
             // Unsampled transactions carry no context (tracing-sampling.md).
-            context: (sampled && !context.is_empty()).then(|| Box::new(context)),
+            context: context.filter(|c| sampled && !c.is_empty()),
             dropped_spans_stats: if sampled {
                 std::mem::take(&mut data.dropped_stats)
             } else {
@@ -437,7 +445,7 @@ impl<'a> TransactionBuilder<'a> {
                 result: None,
                 outcome: None,
                 instrumentation_outcome: None,
-                context: Context::default(),
+                context: None,
                 links,
                 error_captured: false,
                 dropped_stats: Vec::new(),
@@ -543,18 +551,18 @@ impl Transaction {
 
     /// Sets a label (an indexed, searchable key-value pair).
     pub fn set_label(&self, key: impl Into<String>, value: impl Into<LabelValue>) {
-        self.with_data(|d| d.context.labels.insert(key, value));
+        self.with_data(|d| d.context().labels.insert(key, value));
     }
 
     /// Sets the user.
     pub fn set_user(&self, user: User) {
-        self.with_data(|d| d.context.user = Some(user));
+        self.with_data(|d| d.context().user = Some(user));
     }
 
     /// Adds custom (unindexed) data.
     pub fn set_custom(&self, key: impl Into<String>, value: serde_json::Value) {
         self.with_data(|d| {
-            d.context
+            d.context()
                 .custom
                 .get_or_insert_with(Default::default)
                 .insert(key.into(), value);
@@ -565,7 +573,7 @@ impl Transaction {
     /// run `f`: unsampled ones send no context, so integrations skip the work.
     pub fn with_context(&self, f: impl FnOnce(&mut Context)) {
         if self.is_sampled() {
-            self.with_data(|d| f(&mut d.context));
+            self.with_data(|d| f(d.context()));
         }
     }
 
