@@ -278,6 +278,9 @@ async fn drive(
         .filter(|(v, _, _)| only.is_none_or(|o| o == *v || baseline_of_only == Some(*v)))
         .collect();
     let mut runs: Vec<(Mode, &str, Run)> = Vec::new();
+    // Each round's ratio to its baseline, measured minutes apart at most: paired, so
+    // that the machine's drift between rounds (VM neighbours, ±15 %) cancels out.
+    let mut ratios: Vec<(Mode, &str, f64)> = Vec::new();
     for round in 0..rounds {
         for &mode in &modes {
             for (variant, _, _) in &variants {
@@ -296,6 +299,17 @@ async fn drive(
                 );
                 runs.push((mode, variant, run));
             }
+            for (variant, _, baseline) in &variants {
+                let cpu = |name: &str| {
+                    runs.iter()
+                        .rev()
+                        .find(|(m, v, _)| *m == mode && *v == name)
+                        .map(|(_, _, r)| r.cpu_us_per_request)
+                };
+                if let (Some(own), Some(base)) = (cpu(variant), cpu(baseline)) {
+                    ratios.push((mode, variant, own / base));
+                }
+            }
         }
     }
 
@@ -310,7 +324,7 @@ async fn drive(
         out,
         "# Overhead\n\nRegenerate with `cargo run --release -p examples --bin overhead -- --write docs/overhead.md`.\n\n\
          {} CPU(s), {cpu_model}; {CONNECTIONS} keep-alive connections; {}s per run after 1 s of warm-up; \
-         {rounds} rounds, variants alternating; medians{}. Server CPU per request includes the \
+         {rounds} rounds, variants alternating; medians, and \"vs bare\" is the median of each round's ratio{}. Server CPU per request includes the \
          reporter thread's work, measured until 1.5 s after the load stops. \"Events exported\" \
          is transactions received by the counting intake sink per request served.",
         std::fs::read_to_string("/proc/cpuinfo")
@@ -348,7 +362,7 @@ async fn drive(
             values.sort_by(f64::total_cmp);
             values[values.len() / 2]
         };
-        for (variant, label, baseline) in &variants {
+        for (variant, label, _) in &variants {
             let cpu = median(variant, &|r| r.cpu_us_per_request);
             let exported = runs
                 .iter()
@@ -363,7 +377,15 @@ async fn drive(
                 median(variant, &|r| r.requests as f64 / r.seconds),
                 cpu,
                 median(variant, &|r| r.reporter_us_per_request),
-                cpu / median(baseline, &|r| r.cpu_us_per_request),
+                {
+                    let mut own: Vec<f64> = ratios
+                        .iter()
+                        .filter(|(m, v, _)| *m == mode && v == variant)
+                        .map(|(_, _, r)| *r)
+                        .collect();
+                    own.sort_by(f64::total_cmp);
+                    own.get(own.len() / 2).copied().unwrap_or(f64::NAN)
+                },
                 median(variant, &|r| r.p99_us as f64),
                 median(variant, &|r| r.peak_rss_kib as f64) / 1024.0,
                 exported.map_or("–".to_owned(), |e| format!("{:.2} %", e * 100.0)),
