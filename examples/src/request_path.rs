@@ -11,9 +11,9 @@
 //! by the difference in counts: that is the cost of one request, the reporter thread's
 //! encoding and sending included (`apm`, to a counting sink in a child process that
 //! valgrind does not follow) or the cost with APM Server down (`apm-down`, a closed
-//! port: every event is dropped at the full queue, as in production), or the request
-//! path alone (`discard`: events dropped as they are handed over). `print` prints the
-//! transaction one request makes.
+//! port: events wait in the queue, 8192 at most, and the rest are dropped, as in
+//! production), or the request path alone (`discard`: events dropped as they are handed
+//! over). `print` prints the transaction one request makes.
 // A measuring tool, not library code: it should stop loudly when its setup fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -199,60 +199,56 @@ impl Headers {
     }
 }
 
-/// The values of one name, from its first header on: a string, or an array of them.
+/// The values of the name of `all[first]`: a string, or an array of them.
 struct Values<'a> {
-    headers: &'a Headers,
-    name: &'a str,
-    /// Headers before the first with this name.
-    skip: usize,
+    all: &'a [(&'a str, &'a str)],
+    first: usize,
 }
 
 impl Values<'_> {
-    fn all(&self) -> impl Iterator<Item = &str> {
-        self.headers
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let name = self.all[self.first].0;
+        self.all[self.first..]
             .iter()
-            .skip(self.skip)
-            .filter(|(n, _)| n.eq_ignore_ascii_case(self.name))
-            .map(|(_, v)| v)
+            .filter(move |(n, _)| same_name(n, name))
+            .map(|(_, v)| *v)
     }
 }
 
 impl Serialize for Values<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut values = self.all();
-        match (values.next(), values.next()) {
-            (Some(one), None) => s.serialize_str(one),
-            _ => {
-                let mut seq = s.serialize_seq(None)?;
-                for v in self.all() {
-                    seq.serialize_element(v)?;
-                }
-                seq.end()
-            }
+        let mut seq = s.serialize_seq(None)?;
+        for v in self.iter() {
+            seq.serialize_element(v)?;
         }
+        seq.end()
     }
+}
+
+fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.eq_ignore_ascii_case(b)
 }
 
 impl Serialize for Headers {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(None)?;
-        for (i, (name, _)) in self.iter().enumerate() {
-            // A repeated name went out with its first occurrence.
-            if self
-                .iter()
-                .take(i)
-                .any(|(earlier, _)| earlier.eq_ignore_ascii_case(name))
-            {
+        let all: Vec<(&str, &str)> = self.iter().collect();
+        let mut map = s.serialize_map(Some(all.len()))?;
+        for (i, &(name, value)) in all.iter().enumerate() {
+            // A repeated name went out with its first occurrence, with all its values.
+            if all[..i].iter().any(|(earlier, _)| same_name(earlier, name)) {
                 continue;
             }
-            map.serialize_entry(
-                name,
-                &Values {
-                    headers: self,
+            if all[i + 1..].iter().any(|(later, _)| same_name(later, name)) {
+                map.serialize_entry(
                     name,
-                    skip: i,
-                },
-            )?;
+                    &Values {
+                        all: &all,
+                        first: i,
+                    },
+                )?;
+            } else {
+                map.serialize_entry(name, value)?;
+            }
         }
         map.end()
     }
