@@ -120,15 +120,7 @@ fn serve(variant: &str, sink: &str, downstream: &str) {
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        let small = Router::new().route(
-            "/products/{id}",
-            get(|Path(id): Path<u32>| async move {
-                format!(
-                    r#"{{"id":{id},"name":"product {id}","price":{}.99}}"#,
-                    id % 100
-                )
-            }),
-        );
+        let small = examples::small_app::router();
         let app = match variant {
             "bare" => small,
             "apm" | "apm-gzip" | "apm-down" => small.layer(ApmLayer::new(&agent(sink))),

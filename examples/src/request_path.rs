@@ -22,10 +22,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
-use axum::extract::Path;
-use axum::routing::get;
 use elastic_apm_core::{Agent, CloudProvider};
 use elastic_apm_tower::ApmLayer;
 use http_body_util::BodyExt;
@@ -44,15 +41,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let app = Router::new().route(
-        "/products/{id}",
-        get(|Path(id): Path<u32>| async move {
-            format!(
-                r#"{{"id":{id},"name":"product {id}","price":{}.99}}"#,
-                id % 100
-            )
-        }),
-    );
+    let app = examples::small_app::router();
     let mut child = None;
     let mut recorder = None;
     let (app, agent) = match variant.as_str() {
