@@ -9,6 +9,8 @@ use elastic_apm_core::testing::{Recorder, recording_agent};
 use elastic_apm_core::{Agent, ApmFutureExt, Transaction};
 use futures_util::TryStreamExt;
 
+mod support;
+
 /// The PostgreSQL URL, or `None` (said loudly) when there is none outside CI.
 fn postgres_url() -> Option<String> {
     match std::env::var("ELASTIC_APM_TEST_POSTGRES_URL") {
@@ -236,19 +238,8 @@ mod postgres {
 #[tokio::test]
 async fn sqlite_in_memory() {
     let (agent, recorder) = recorded();
-    // One connection: each in-memory connection is its own database.
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect("sqlite::memory:")
-        .await
-        .unwrap();
-    sqlite::run(
-        elastic_apm_sqlx::ApmPool::new(pool, &agent),
-        &recorder,
-        &agent,
-        None,
-    )
-    .await;
+    let pool = support::sqlite_in_memory(&agent).await;
+    sqlite::run(pool, &recorder, &agent, None).await;
 }
 
 #[tokio::test]
@@ -290,12 +281,7 @@ async fn spans_nest_under_the_handlers_transaction_and_validate() {
 
     let receiver = intake_receiver::IntakeReceiver::start().await;
     let agent = receiver.agent_builder().service_name("sqlx-e2e").build();
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect("sqlite::memory:")
-        .await
-        .unwrap();
-    let pool = ApmPool::new(pool, &agent);
+    let pool = support::sqlite_in_memory(&agent).await;
     sqlx::query("CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT)")
         .execute(&pool)
         .await
@@ -366,12 +352,7 @@ async fn ten_thousand_queries(compression: bool) {
         .service_name("sqlx-e2e")
         .span_compression_enabled(compression)
         .build();
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect("sqlite::memory:")
-        .await
-        .unwrap();
-    let pool = ApmPool::new(pool, &agent);
+    let pool = support::sqlite_in_memory(&agent).await;
     let app = Router::new()
         .route(
             "/report",

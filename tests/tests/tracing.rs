@@ -17,6 +17,8 @@ use intake_receiver::IntakeReceiver;
 use serde_json::Value;
 use tracing_subscriber::layer::SubscriberExt;
 
+mod support;
+
 /// A writer into a shared buffer, for the fmt layer.
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);
@@ -76,12 +78,7 @@ async fn instrumented_functions_join_the_trace_and_their_logs_carry_it() {
     )
     .unwrap();
 
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect("sqlite::memory:")
-        .await
-        .unwrap();
-    let pool = ApmPool::new(pool, &agent);
+    let pool = support::sqlite_in_memory(&agent).await;
     sqlx::query("CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT)")
         .execute(&pool)
         .await
