@@ -199,24 +199,95 @@ impl Headers {
     }
 }
 
-/// The values of the name of `all[first]`: a string, or an array of them.
-struct Values<'a> {
-    all: &'a [(&'a str, &'a str)],
-    first: usize,
+impl Headers {
+    /// The header at `index`: its name and value.
+    fn entry(&self, index: usize) -> (&str, &str) {
+        let start = match index.checked_sub(1).and_then(|i| self.ends.get(i)) {
+            Some(&(_, value_end)) => value_end as usize,
+            None => 0,
+        };
+        let Some(&(name_end, value_end)) = self.ends.get(index) else {
+            return ("", "");
+        };
+        let (name_end, value_end) = (name_end as usize, value_end as usize);
+        (
+            self.text.get(start..name_end).unwrap_or_default(),
+            self.text.get(name_end..value_end).unwrap_or_default(),
+        )
+    }
+
+    /// Whether some name comes more than once. Names of different lengths differ,
+    /// which the offsets alone tell.
+    fn any_name_repeats(&self) -> bool {
+        let name_len = |i: usize| {
+            let start = i.checked_sub(1).map_or(0, |i| self.ends[i].1);
+            self.ends[i].0.saturating_sub(start)
+        };
+        (1..self.ends.len()).any(|later| {
+            (0..later).any(|earlier| {
+                name_len(earlier) == name_len(later)
+                    && same_name(self.entry(earlier).0, self.entry(later).0)
+            })
+        })
+    }
+
+    /// Each name as it is sent: in the order first seen, with all its values.
+    pub(crate) fn grouped(&self) -> impl Iterator<Item = (&str, Values<'_>)> {
+        let repeats = self.any_name_repeats();
+        self.iter()
+            .enumerate()
+            .filter_map(move |(first, (name, value))| {
+                let mut single = Some(value);
+                if repeats {
+                    // A repeated name went out with its first occurrence.
+                    if (0..first).any(|earlier| same_name(self.entry(earlier).0, name)) {
+                        return None;
+                    }
+                    if (first + 1..self.ends.len()).any(|i| same_name(self.entry(i).0, name)) {
+                        single = None;
+                    }
+                }
+                Some((
+                    name,
+                    Values {
+                        headers: self,
+                        first,
+                        single,
+                    },
+                ))
+            })
+    }
 }
 
-impl Values<'_> {
-    fn iter(&self) -> impl Iterator<Item = &str> {
-        let name = self.all[self.first].0;
-        self.all[self.first..]
-            .iter()
+/// The values of the header at `first` and of those after it with the same name: sent
+/// as a string when there is one, else as an array.
+pub(crate) struct Values<'a> {
+    headers: &'a Headers,
+    first: usize,
+    single: Option<&'a str>,
+}
+
+impl<'a> Values<'a> {
+    fn iter(&self) -> impl Iterator<Item = &'a str> {
+        let headers = self.headers;
+        let name = headers.entry(self.first).0;
+        (self.first..headers.ends.len())
+            .map(move |i| headers.entry(i))
             .filter(move |(n, _)| same_name(n, name))
-            .map(|(_, v)| *v)
+            .map(|(_, v)| v)
+    }
+
+    /// The value, when the name has only the one.
+    pub(crate) fn single(&self) -> Option<&'a str> {
+        self.single
     }
 }
 
 impl Serialize for Values<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if let Some(value) = self.single() {
+            return s.serialize_str(value);
+        }
         let mut seq = s.serialize_seq(None)?;
         for v in self.iter() {
             seq.serialize_element(v)?;
@@ -231,24 +302,9 @@ fn same_name(a: &str, b: &str) -> bool {
 
 impl Serialize for Headers {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let all: Vec<(&str, &str)> = self.iter().collect();
-        let mut map = s.serialize_map(Some(all.len()))?;
-        for (i, &(name, value)) in all.iter().enumerate() {
-            // A repeated name went out with its first occurrence, with all its values.
-            if all[..i].iter().any(|(earlier, _)| same_name(earlier, name)) {
-                continue;
-            }
-            if all[i + 1..].iter().any(|(later, _)| same_name(later, name)) {
-                map.serialize_entry(
-                    name,
-                    &Values {
-                        all: &all,
-                        first: i,
-                    },
-                )?;
-            } else {
-                map.serialize_entry(name, value)?;
-            }
+        let mut map = s.serialize_map(None)?;
+        for (name, values) in self.grouped() {
+            map.serialize_entry(name, &values)?;
         }
         map.end()
     }

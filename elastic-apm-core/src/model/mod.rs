@@ -8,6 +8,7 @@
 
 mod context;
 mod error;
+mod json;
 mod labels;
 pub mod limits;
 mod metadata;
@@ -26,6 +27,7 @@ pub use self::context::{
 };
 pub(crate) use self::error::PendingStack;
 pub use self::error::{Error, ErrorTransaction, Exception, Log};
+pub(crate) use self::json::write_event;
 pub use self::labels::{Headers, LabelValue, Labels};
 pub use self::metadata::{
     AgentInfo, Cloud, CloudIdName, CloudMachine, CloudService, Container, Kubernetes,

@@ -97,7 +97,8 @@ impl IntakeEncoder {
     /// unchanged.
     pub fn push(&mut self, event: &Event) -> Result<(), EncodeError> {
         let start = self.lines.len();
-        let written = serde_json::to_writer(&mut self.lines, event).map_err(std::io::Error::from);
+        let written =
+            crate::model::write_event(&mut self.lines, event).map_err(std::io::Error::from);
         let len = self.lines.len() - start;
         if written.is_err() || len > MAX_EVENT_SIZE {
             self.lines.truncate(start);

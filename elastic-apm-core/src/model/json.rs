@@ -1,0 +1,417 @@
+//! The intake JSON of a transaction, written by hand.
+//!
+//! A transaction goes out for every request, and serde_json spent most of the
+//! reporter's time on it: each key went through the string escaper and each field
+//! through the serializer's state machine. Here keys are written as they are and values
+//! take a fast path when nothing needs escaping. The output is byte for byte what the
+//! serde derivations write (tested below); those stay the reference, and serialise
+//! every other event and the rarer parts of a transaction.
+
+use serde::Serialize;
+use serde_json::ser::{CompactFormatter, Formatter};
+
+use super::limits::{KEYWORD_MAX_CHARS, truncate};
+use super::{Context, Event, Headers, Request, Response, Transaction, Url};
+
+/// Appends `event`'s JSON to `out`.
+pub(crate) fn write_event(out: &mut Vec<u8>, event: &Event) -> serde_json::Result<()> {
+    match event {
+        Event::Transaction(tx) => {
+            out.extend_from_slice(b"{\"transaction\":");
+            transaction(&mut Writer { out }, tx)?;
+            out.push(b'}');
+            Ok(())
+        }
+        other => serde_json::to_writer(out, other),
+    }
+}
+
+fn transaction(w: &mut Writer<'_>, tx: &Transaction) -> serde_json::Result<()> {
+    let mut o = w.object();
+    o.key("id").raw_string(tx.id.to_hex().as_str());
+    o.key("trace_id").raw_string(tx.trace_id.to_hex().as_str());
+    if let Some(parent) = tx.parent_id {
+        o.key("parent_id").raw_string(parent.to_hex().as_str());
+    }
+    o.key("name").keyword(&tx.name)?;
+    o.key("type").keyword(&tx.kind)?;
+    o.key("timestamp").u64(tx.timestamp);
+    o.key("duration").f64(tx.duration.as_secs_f64() * 1000.0);
+    if let Some(result) = &tx.result {
+        o.key("result").keyword(result)?;
+    }
+    if let Some(outcome) = tx.outcome {
+        o.key("outcome").raw_string(outcome.as_str());
+    }
+    o.key("sampled").bool(tx.sampled);
+    if let Some(rate) = tx.sample_rate {
+        o.key("sample_rate").f64(rate);
+    }
+    o.key("span_count").serde(&tx.span_count)?;
+    if let Some(context) = &tx.context {
+        self::context(o.key("context"), context)?;
+    }
+    if !tx.dropped_spans_stats.is_empty() {
+        o.key("dropped_spans_stats")
+            .serde(&tx.dropped_spans_stats)?;
+    }
+    if !tx.links.is_empty() {
+        o.key("links").serde(&tx.links)?;
+    }
+    if let Some(otel) = &tx.otel {
+        o.key("otel").serde(otel)?;
+    }
+    o.end();
+    Ok(())
+}
+
+fn context(w: &mut Writer<'_>, context: &Context) -> serde_json::Result<()> {
+    let mut o = w.object();
+    if let Some(request) = &context.request {
+        self::request(o.key("request"), request)?;
+    }
+    if let Some(response) = &context.response {
+        self::response(o.key("response"), response)?;
+    }
+    if let Some(user) = &context.user {
+        o.key("user").serde(user)?;
+    }
+    if !context.labels.is_empty() {
+        o.key("tags").serde(&context.labels)?;
+    }
+    if let Some(custom) = &context.custom {
+        o.key("custom").serde(custom)?;
+    }
+    if let Some(message) = &context.message {
+        o.key("message").serde(message)?;
+    }
+    if let Some(service) = &context.service {
+        o.key("service").serde(service)?;
+    }
+    o.end();
+    Ok(())
+}
+
+fn request(w: &mut Writer<'_>, request: &Request) -> serde_json::Result<()> {
+    let mut o = w.object();
+    o.key("method").keyword(&request.method)?;
+    url(o.key("url"), &request.url)?;
+    if let Some(version) = &request.http_version {
+        o.key("http_version").keyword(version)?;
+    }
+    if let Some(headers) = &request.headers {
+        self::headers(o.key("headers"), headers)?;
+    }
+    if let Some(cookies) = &request.cookies {
+        o.key("cookies").serde(cookies)?;
+    }
+    if let Some(socket) = &request.socket {
+        o.key("socket").serde(socket)?;
+    }
+    if let Some(body) = &request.body {
+        o.key("body").serde(body)?;
+    }
+    o.end();
+    Ok(())
+}
+
+fn url(w: &mut Writer<'_>, url: &Url) -> serde_json::Result<()> {
+    let mut o = w.object();
+    for (key, value) in [
+        ("full", url.full.as_deref()),
+        ("raw", url.raw.as_deref()),
+        ("protocol", url.protocol.as_deref()),
+        ("hostname", url.hostname.as_deref()),
+    ] {
+        if let Some(value) = value {
+            o.key(key).keyword(value)?;
+        }
+    }
+    if let Some(port) = url.port {
+        o.key("port").u64(port.into());
+    }
+    for (key, value) in [
+        ("pathname", url.pathname.as_deref()),
+        ("search", url.search.as_deref()),
+        ("hash", url.hash.as_deref()),
+    ] {
+        if let Some(value) = value {
+            o.key(key).keyword(value)?;
+        }
+    }
+    o.end();
+    Ok(())
+}
+
+fn response(w: &mut Writer<'_>, response: &Response) -> serde_json::Result<()> {
+    let mut o = w.object();
+    if let Some(status) = response.status_code {
+        o.key("status_code").u64(status.into());
+    }
+    if let Some(headers) = &response.headers {
+        self::headers(o.key("headers"), headers)?;
+    }
+    if let Some(finished) = response.finished {
+        o.key("finished").bool(finished);
+    }
+    if let Some(sent) = response.headers_sent {
+        o.key("headers_sent").bool(sent);
+    }
+    for (key, value) in [
+        ("transfer_size", response.transfer_size),
+        ("encoded_body_size", response.encoded_body_size),
+        ("decoded_body_size", response.decoded_body_size),
+    ] {
+        if let Some(value) = value {
+            o.key(key).u64(value);
+        }
+    }
+    o.end();
+    Ok(())
+}
+
+fn headers(w: &mut Writer<'_>, headers: &Headers) -> serde_json::Result<()> {
+    let mut o = w.object();
+    for (name, values) in headers.grouped() {
+        let value = o.key_escaped(name)?;
+        match values.single() {
+            Some(single) => value.string(single)?,
+            None => value.serde(&values)?,
+        }
+    }
+    o.end();
+    Ok(())
+}
+
+/// Appends JSON to a buffer.
+struct Writer<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl<'a> Writer<'a> {
+    fn object(&mut self) -> Object<'_, 'a> {
+        self.out.push(b'{');
+        Object {
+            w: self,
+            first: true,
+        }
+    }
+
+    /// A string known to need no escaping: ids, outcomes.
+    #[inline(always)]
+    fn raw_string(&mut self, s: &str) {
+        self.out.push(b'"');
+        self.out.extend_from_slice(s.as_bytes());
+        self.out.push(b'"');
+    }
+
+    fn string(&mut self, s: &str) -> serde_json::Result<()> {
+        if needs_escape(s.as_bytes()) {
+            serde_json::to_writer(&mut *self.out, s)
+        } else {
+            self.raw_string(s);
+            Ok(())
+        }
+    }
+
+    /// A keyword field: cut to the intake's limit, as [`super::limits::keyword`] does.
+    fn keyword(&mut self, s: &str) -> serde_json::Result<()> {
+        self.string(&truncate(s, KEYWORD_MAX_CHARS))
+    }
+
+    fn u64(&mut self, n: u64) {
+        // Writing to a `Vec` cannot fail.
+        let _ = CompactFormatter.write_u64(self.out, n);
+    }
+
+    /// A number, or `null` when not finite, as serde_json writes it.
+    fn f64(&mut self, v: f64) {
+        let _ = if v.is_finite() {
+            CompactFormatter.write_f64(self.out, v)
+        } else {
+            CompactFormatter.write_null(self.out)
+        };
+    }
+
+    fn bool(&mut self, v: bool) {
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
+    }
+
+    fn serde<T: Serialize + ?Sized>(&mut self, value: &T) -> serde_json::Result<()> {
+        serde_json::to_writer(&mut *self.out, value)
+    }
+}
+
+/// An object being written: separates its members and closes it.
+struct Object<'w, 'a> {
+    w: &'w mut Writer<'a>,
+    first: bool,
+}
+
+impl<'a> Object<'_, 'a> {
+    #[inline(always)]
+    fn separate(&mut self) {
+        if !std::mem::take(&mut self.first) {
+            self.w.out.push(b',');
+        }
+    }
+
+    /// A member named by one of our field names (plain ASCII); its value comes next.
+    #[inline(always)]
+    fn key(&mut self, key: &'static str) -> &mut Writer<'a> {
+        self.separate();
+        self.w.raw_string(key);
+        self.w.out.push(b':');
+        self.w
+    }
+
+    /// A member named by data (a header name).
+    fn key_escaped(&mut self, key: &str) -> serde_json::Result<&mut Writer<'a>> {
+        self.separate();
+        self.w.string(key)?;
+        self.w.out.push(b':');
+        Ok(self.w)
+    }
+
+    fn end(self) {
+        self.w.out.push(b'}');
+    }
+}
+
+/// Whether serde_json would escape any of these bytes: control characters, `"`, `\`.
+/// Eight bytes at a time, with the bit tricks of "Bit Twiddling Hacks" (`hasless`,
+/// `haszero`), which tell exactly whether any byte of a word matches.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES * 0x80;
+    let less_than = |word: u64, n: u64| word.wrapping_sub(ONES * n) & !word & HIGH;
+    let escaped_in = |word: &[u8]| {
+        let mut eight = [0; 8];
+        eight.copy_from_slice(word);
+        let word = u64::from_ne_bytes(eight);
+        less_than(word, 0x20)
+            | less_than(word ^ (ONES * u64::from(b'"')), 1)
+            | less_than(word ^ (ONES * u64::from(b'\\')), 1)
+            != 0
+    };
+    if bytes.len() < 8 {
+        return bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+    }
+    // The last word overlaps the one before rather than leaving bytes for a slow loop.
+    let last = bytes.len() - 8;
+    bytes.chunks_exact(8).any(escaped_in) || escaped_in(&bytes[last..])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::Outcome;
+    use crate::testing::samples;
+
+    fn by_hand(event: &Event) -> String {
+        let mut out = Vec::new();
+        write_event(&mut out, event).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn assert_same_as_serde(tx: Transaction) {
+        let event = Event::Transaction(Box::new(tx));
+        assert_eq!(by_hand(&event), serde_json::to_string(&event).unwrap());
+    }
+
+    #[test]
+    fn a_maximal_transaction_is_written_as_serde_writes_it() {
+        assert_same_as_serde(samples::maximal_transaction());
+    }
+
+    #[test]
+    fn a_minimal_transaction_is_written_as_serde_writes_it() {
+        let mut tx = samples::maximal_transaction();
+        tx.parent_id = None;
+        tx.result = None;
+        tx.outcome = None;
+        tx.sample_rate = None;
+        tx.context = None;
+        tx.dropped_spans_stats.clear();
+        tx.links.clear();
+        tx.otel = None;
+        assert_same_as_serde(tx);
+    }
+
+    #[test]
+    fn empty_context_objects_and_odd_numbers_are_written_as_serde_writes_them() {
+        let mut tx = samples::maximal_transaction();
+        tx.sample_rate = Some(f64::NAN);
+        tx.duration = std::time::Duration::from_nanos(1);
+        tx.context = Some(Box::new(Context {
+            request: Some(Request::default()),
+            response: Some(Response::default()),
+            ..Context::default()
+        }));
+        assert_same_as_serde(tx);
+    }
+
+    #[test]
+    fn other_events_are_left_to_serde() {
+        let event = Event::Span(Box::new(samples::maximal_span()));
+        assert_eq!(by_hand(&event), serde_json::to_string(&event).unwrap());
+    }
+
+    #[test]
+    fn every_byte_that_needs_escaping_is_found_wherever_it_is() {
+        for len in 0..40 {
+            for at in 0..len {
+                for b in (0u8..0x20).chain([b'"', b'\\']) {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = b;
+                    assert!(needs_escape(&bytes), "{b:#x} at {at} of {len}");
+                }
+            }
+            assert!(!needs_escape(&vec![b'a'; len]));
+        }
+        assert!(!needs_escape(
+            "é\u{7f}…!#[]~ 日本語 \u{ff}\u{80}".repeat(3).as_bytes()
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn any_strings_are_written_as_serde_writes_them(
+            name in any::<String>(),
+            method in "\\PC{0,8}|[\"\\\\\u{0}-\u{1f}]{1,3}",
+            path in ".{0,40}",
+            long in proptest::option::of("[a-zé]{1020,1030}"),
+            headers in proptest::collection::vec(("[A-Ca-c]{1,2}|\\PC{0,6}", any::<String>()), 0..6),
+            status in proptest::option::of(any::<u16>()),
+            rate in proptest::option::of(any::<f64>()),
+        ) {
+            let mut tx = samples::maximal_transaction();
+            tx.name = Cow::Owned(name);
+            tx.result = long.clone().map(Cow::Owned);
+            tx.sample_rate = rate;
+            tx.outcome = Some(Outcome::Unknown);
+            let mut context = samples::maximal_context();
+            let mut request_headers = Headers::new();
+            for (name, value) in &headers {
+                request_headers.append(name, value);
+            }
+            if let Some(request) = &mut context.request {
+                request.method = Cow::Owned(method);
+                request.url.pathname = Some(path);
+                request.url.search = long;
+                request.headers = Some(request_headers);
+            }
+            if let Some(response) = &mut context.response {
+                response.status_code = status;
+            }
+            tx.context = Some(Box::new(context));
+            let event = Event::Transaction(Box::new(tx));
+            prop_assert_eq!(by_hand(&event), serde_json::to_string(&event).unwrap());
+        }
+    }
+}
