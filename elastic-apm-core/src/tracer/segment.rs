@@ -43,6 +43,15 @@ impl Segment {
         }
     }
 
+    /// The transaction and, under a span, the span: moved out, without touching the
+    /// reference counts.
+    pub(crate) fn into_parts(self) -> (Arc<TxInner>, Option<Arc<SpanInner>>) {
+        match self.0 {
+            Kind::Transaction(tx) => (tx, None),
+            Kind::Span(span) => (Arc::clone(&span.tx), Some(span)),
+        }
+    }
+
     pub(crate) fn as_span(&self) -> Option<&Arc<SpanInner>> {
         match &self.0 {
             Kind::Transaction(_) => None,

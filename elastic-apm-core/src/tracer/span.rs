@@ -244,8 +244,7 @@ impl SpanBuilder {
             started_at,
             links,
         } = self;
-        let tx = Arc::clone(parent.tx());
-        if !tx.is_sampled() {
+        if !parent.tx().is_sampled() {
             return Span(State::Discarded(parent));
         }
         if let Some(parent_span) = parent.as_span().filter(|s| s.exit) {
@@ -255,10 +254,12 @@ impl SpanBuilder {
                 return Span(State::Discarded(parent));
             }
         }
+        let parent_id = parent.id();
+        // The parent's references move into the span: no count goes up and down again.
+        let (tx, parent) = parent.into_parts();
         // Over the limit, or under a span that was: recorded for the counts and the
         // dropped-span statistics only (`tracing-spans-limit.md`).
-        let dropped =
-            tx.span_limit_reached() || parent.as_span().is_some_and(|parent| parent.dropped);
+        let dropped = tx.span_limit_reached() || parent.as_ref().is_some_and(|p| p.dropped);
         let kind = if kind.is_empty() {
             Cow::Borrowed("custom")
         } else {
@@ -272,8 +273,8 @@ impl SpanBuilder {
         let start = started_at.unwrap_or_else(Instant::now);
         let inner = SpanInner {
             id: SpanId::generate(),
-            parent_id: parent.id(),
-            parent: parent.as_span().cloned(),
+            parent_id,
+            parent,
             buffer: Default::default(),
             exit,
             dropped,
