@@ -24,6 +24,8 @@ pub(crate) struct TxGuard {
     capture_headers: bool,
     /// The request had a body that capture_body kept out: reported as `[REDACTED]`.
     body_withheld: bool,
+    /// Request and response context are recorded (see `Transaction::captures_context`).
+    captures_context: bool,
     responded: bool,
 }
 
@@ -35,6 +37,7 @@ impl TxGuard {
         capture_body: CaptureBody,
         capture_headers: bool,
         body_withheld: bool,
+        captures_context: bool,
     ) -> Self {
         TxGuard {
             agent,
@@ -43,6 +46,7 @@ impl TxGuard {
             capture_body,
             capture_headers,
             body_withheld,
+            captures_context,
             responded: false,
         }
     }
@@ -56,7 +60,7 @@ impl TxGuard {
         self.tx.set_result(classify::result(status));
         self.tx
             .set_instrumentation_outcome(classify::outcome(status));
-        if self.tx.is_sampled() {
+        if self.captures_context {
             let config = self.capture_headers.then(|| self.agent.config());
             let response =
                 context::response(status, headers, config.as_ref().map(|c| c.sanitizer()));
@@ -137,7 +141,7 @@ impl Drop for TxGuard {
             // Cancelled (the client went away) before the handler answered.
             self.tx.set_instrumentation_outcome(Outcome::Unknown);
         }
-        if !self.tx.is_sampled() {
+        if !self.captures_context {
             return;
         }
         let to_transaction = matches!(

@@ -79,7 +79,8 @@ impl<S> ApmService<S> {
             .parent_from_headers(trace_headers)
             .start();
         let (mut capture, mut withheld) = (None, false);
-        if tx.is_sampled() {
+        let captures_context = tx.captures_context();
+        if captures_context {
             let view = RequestView {
                 method: &parts.method,
                 uri: &parts.uri,
@@ -109,6 +110,7 @@ impl<S> ApmService<S> {
             config.capture_body,
             config.capture_headers,
             withheld,
+            captures_context,
         );
         Some(Started {
             segment: guard.segment(),

@@ -316,6 +316,53 @@ async fn request_and_response_context_is_recorded_and_sanitised() {
     );
 }
 
+/// A recorder whose queue says it is full while `full` is set.
+struct Backlogged {
+    recorder: Recorder,
+    full: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl elastic_apm_core::Reporter for Backlogged {
+    fn report(&self, event: model::Event) {
+        elastic_apm_core::Reporter::report(&self.recorder, event);
+    }
+
+    fn is_backlogged(&self) -> bool {
+        self.full.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[tokio::test]
+async fn a_backlogged_reporter_gets_transactions_without_request_context() {
+    let recorder = Recorder::new();
+    let full = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let agent = Agent::builder()
+        .read_env(false)
+        .reporter(Backlogged {
+            recorder: recorder.clone(),
+            full: full.clone(),
+        })
+        .build();
+    let request = || {
+        Request::get("/users/7")
+            .header("user-agent", "e2e-test/1.0")
+            .body(Body::empty())
+            .unwrap()
+    };
+    app(&agent).oneshot(request()).await.unwrap();
+    full.store(false, std::sync::atomic::Ordering::Relaxed);
+    app(&agent).oneshot(request()).await.unwrap();
+    let transactions = transactions(&recorder, 2).await;
+    let shed = &transactions[0];
+    assert_eq!(shed.name, "GET /users/{id}");
+    assert_eq!(shed.result.as_deref(), Some("HTTP 2xx"));
+    assert!(shed.context.is_none(), "{:?}", shed.context);
+    assert_eq!(
+        request_context(&transactions[1])["headers"]["user-agent"],
+        "e2e-test/1.0"
+    );
+}
+
 #[tokio::test]
 async fn request_bodies_are_redacted_by_default_and_captured_sanitised_on_request() {
     let login = || {

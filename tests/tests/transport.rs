@@ -337,6 +337,18 @@ async fn a_hanging_server_never_blocks_producers_and_memory_stays_bounded() {
         health.dropped_queue_full > 0,
         "overflow counted: {health:?}"
     );
+    // While the queue is full, integrations are told to spare the request context.
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            record(&agent, 10);
+            !agent
+                .start_transaction("probe", "request")
+                .captures_context()
+        })
+        .await,
+        "a full queue sheds context: {:?}",
+        agent.health()
+    );
     assert!(
         eventually(Duration::from_secs(10), || agent.health().failed_requests
             >= 1)

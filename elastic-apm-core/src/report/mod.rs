@@ -54,6 +54,13 @@ pub trait Reporter: Send + Sync + 'static {
         false
     }
 
+    /// Whether the reporter has no room for another event right now (its queue is full:
+    /// APM Server is down, slow or rejecting). Integrations then skip context that
+    /// would most likely be dropped with its event. The default always has room.
+    fn is_backlogged(&self) -> bool {
+        false
+    }
+
     /// Flushes, then stops: later events are dropped. The default only flushes.
     fn shutdown(&self, timeout: Duration) -> Flush {
         self.flush(timeout)

@@ -211,6 +211,10 @@ impl Agent {
         self.inner.shared.breakdown
     }
 
+    pub(crate) fn is_backlogged(&self) -> bool {
+        self.inner.reporter.is_backlogged()
+    }
+
     pub(crate) fn report(&self, event: crate::model::Event) {
         if self.inner.observe_events {
             self.inner.shared.metrics.breakdown.observe(&event);

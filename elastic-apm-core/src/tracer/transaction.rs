@@ -484,6 +484,17 @@ impl Transaction {
         self.inner.as_ref().is_some_and(|tx| tx.is_sampled())
     }
 
+    /// Whether integrations should record request and response context (headers, URL,
+    /// body): the transaction is sampled and the reporter has room for events. While
+    /// its queue is full (APM Server down or slow) an event would most likely be
+    /// dropped, so the agent spares the application that work; the transaction itself
+    /// is still reported, or counted as dropped.
+    pub fn captures_context(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(|tx| tx.is_sampled() && !tx.agent.is_backlogged())
+    }
+
     /// The trace id.
     pub fn trace_id(&self) -> Option<TraceId> {
         self.inner.as_ref().map(|tx| tx.trace_id)

@@ -157,6 +157,10 @@ impl Reporter for Transport {
         self.health.read()
     }
 
+    fn is_backlogged(&self) -> bool {
+        self.events.capacity() == 0
+    }
+
     fn flush(&self, timeout: Duration) -> Flush {
         self.command(CommandKind::Flush, timeout)
     }
