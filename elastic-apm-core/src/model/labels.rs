@@ -2,6 +2,7 @@
 
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
+use smallvec::SmallVec;
 
 use super::limits::{KEYWORD_MAX_CHARS, truncate};
 
@@ -119,17 +120,22 @@ impl Serialize for Labels {
     }
 }
 
+/// Headers whose offsets are kept without an allocation of their own: most requests
+/// have about this many, and every allocation the event carries is one more `free`
+/// of memory gone cold by the time the event has been sent.
+const INLINE_HEADERS: usize = 8;
+
 /// HTTP or message headers: names with one or more values, sent as a string or an array.
 ///
 /// All names and values share one buffer, so that recording a request's headers takes
-/// two allocations however many there are.
+/// one allocation for up to eight of them, two for more.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Headers {
     /// Each name followed by its value, one header after another.
     text: String,
     /// Where each header's name and value end in `text`; each starts where the one
     /// before ended.
-    ends: Vec<(u32, u32)>,
+    ends: SmallVec<[(u32, u32); INLINE_HEADERS]>,
 }
 
 impl Headers {
@@ -137,7 +143,7 @@ impl Headers {
     pub const fn new() -> Self {
         Headers {
             text: String::new(),
-            ends: Vec::new(),
+            ends: SmallVec::new_const(),
         }
     }
 
@@ -146,7 +152,7 @@ impl Headers {
     pub fn with_capacity(headers: usize, text: usize) -> Self {
         Headers {
             text: String::with_capacity(text),
-            ends: Vec::with_capacity(headers),
+            ends: SmallVec::with_capacity(headers),
         }
     }
 
