@@ -325,7 +325,8 @@ impl Span {
         kind: impl Into<Cow<'static, str>>,
     ) -> Span {
         match parent {
-            Some(segment) => segment.start_span(name, kind),
+            // The segment moves into the span (no reference count up and down).
+            Some(segment) => SpanBuilder::new(segment, name.into(), kind.into()).start(),
             None => Span::noop(),
         }
     }
