@@ -40,6 +40,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod clock;
 pub mod config;
 pub mod context;
 mod discovery;

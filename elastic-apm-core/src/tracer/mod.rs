@@ -397,6 +397,9 @@ impl AgentBuilder {
         }
         let metadata = metadata::build(&config);
         let enabled = config.enabled;
+        if enabled {
+            crate::clock::calibrate();
+        }
         let send = enabled && !config.disable_send;
         // Breakdown metrics are worked out by the transport when metrics are sent, or
         // by the agent for a custom reporter that asks for them.

@@ -9,6 +9,7 @@ use std::time::Instant;
 use super::micros;
 use super::segment::Segment;
 use super::transaction::TxInner;
+use crate::clock::Tick;
 use crate::ids::{SpanId, TraceId};
 use crate::metrics::SpanTiming;
 use crate::model::{self, LabelValue, Link, Outcome, SpanContext, limits::truncate_in_place};
@@ -29,7 +30,7 @@ pub(crate) struct SpanInner {
     /// An exit span that may be dropped when shorter than `exit_span_min_duration`;
     /// not once it propagated the trace downstream (`tracing-spans-drop-fast-exit.md`).
     discardable: AtomicBool,
-    start: Instant,
+    start: Tick,
     ended: AtomicBool,
     data: Mutex<SpanData>,
 }
@@ -60,11 +61,11 @@ impl SpanInner {
 
     /// The start, in microseconds since the Unix epoch, on the transaction's clock.
     fn timestamp_us(&self) -> u64 {
-        let since_tx = micros(self.start.saturating_duration_since(self.tx.start));
+        let since_tx = micros(self.start.since(self.tx.start));
         self.tx.timestamp_us.saturating_add(since_tx)
     }
 
-    fn end(&self, end: Instant) {
+    fn end(&self, end: Tick) {
         // Only the `Span` that owns this ends it, and once: its drop, or `end_at`, which
         // disarms the drop. A store, then, not a read-modify-write.
         self.ended.store(true, Ordering::Release);
@@ -78,7 +79,7 @@ impl SpanInner {
             data.outcome.or(data.instrumentation_outcome),
             data.error_captured,
         );
-        let duration = end.saturating_duration_since(self.start);
+        let duration = end.since(self.start);
         let mut context = data.context.take();
         if self.exit || context.is_some() {
             let context = context.get_or_insert_with(Box::default);
@@ -270,7 +271,7 @@ impl SpanBuilder {
         } else {
             name
         };
-        let start = started_at.unwrap_or_else(Instant::now);
+        let start = started_at.map_or_else(Tick::now, Tick::at);
         let inner = SpanInner {
             id: SpanId::generate(),
             parent_id,
@@ -456,7 +457,7 @@ impl Span {
     /// Ends the span at `at` (a timing taken elsewhere).
     pub fn end_at(mut self, at: Instant) {
         if let State::Recording(span) = std::mem::replace(&mut self.0, State::Noop) {
-            span.end(at);
+            span.end(Tick::at(at));
         }
     }
 }
@@ -464,7 +465,7 @@ impl Span {
 impl Drop for Span {
     fn drop(&mut self) {
         if let State::Recording(span) = &self.0 {
-            span.end(Instant::now());
+            span.end(Tick::now());
         }
     }
 }

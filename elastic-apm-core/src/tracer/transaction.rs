@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use super::segment::Segment;
 use super::span::Span;
 use super::{Agent, micros, now_micros};
+use crate::clock::Tick;
 use crate::config::TraceContinuationStrategy;
 use crate::ids::{SpanId, TraceId};
 use crate::metrics::SpanTiming;
@@ -28,7 +29,7 @@ pub(crate) struct TxInner {
     pub(crate) sample_rate: Option<SampleRate>,
     pub(crate) tracestate: TraceState,
     pub(crate) timestamp_us: u64,
-    pub(crate) start: Instant,
+    pub(crate) start: Tick,
     /// `transaction_max_spans`, read once at start (configuration snapshot).
     max_spans: u32,
     /// `exit_span_min_duration`, read once at start.
@@ -208,7 +209,7 @@ impl TxInner {
         }
     }
 
-    fn end(&self, end: Instant) {
+    fn end(&self, end: Tick) {
         // Only the `Transaction` that owns this ends it, and once: its drop, or `end_at`, which
         // disarms the drop. A store, then, not a read-modify-write.
         self.ended.store(true, Ordering::Release);
@@ -235,7 +236,7 @@ impl TxInner {
             name: std::mem::take(&mut data.name),
             kind: std::mem::take(&mut data.kind),
             timestamp: self.timestamp_us,
-            duration: end.saturating_duration_since(self.start),
+            duration: end.since(self.start),
             result: data.result.take(),
             outcome: Some(outcome),
             sampled,
@@ -396,16 +397,16 @@ impl<'a> TransactionBuilder<'a> {
                 )
             }
         };
-        let now = Instant::now();
+        let now = Tick::now();
         let (timestamp_us, start) = match (started_at, timestamp) {
-            (Some(at), _) => (
-                now_micros().saturating_sub(micros(now.saturating_duration_since(at))),
-                at,
-            ),
+            (Some(at), _) => {
+                let start = Tick::at(at);
+                (now_micros().saturating_sub(micros(now.since(start))), start)
+            }
             (None, Some(at)) => {
                 let ago = SystemTime::now().duration_since(at).unwrap_or_default();
                 let us = at.duration_since(UNIX_EPOCH).map_or(0, micros);
-                (us, now.checked_sub(ago).unwrap_or(now))
+                (us, now.before(ago))
             }
             (None, None) => (now_micros(), now),
         };
@@ -596,7 +597,7 @@ impl Transaction {
     /// Ends the transaction at `at` (a timing taken elsewhere).
     pub fn end_at(mut self, at: Instant) {
         if let Some(tx) = self.inner.take() {
-            tx.end(at);
+            tx.end(Tick::at(at));
         }
     }
 }
@@ -604,7 +605,7 @@ impl Transaction {
 impl Drop for Transaction {
     fn drop(&mut self) {
         if let Some(tx) = self.inner.take() {
-            tx.end(Instant::now());
+            tx.end(Tick::now());
         }
     }
 }
