@@ -102,6 +102,10 @@ impl TxGuard {
     }
 
     pub(crate) fn body_finished(&mut self, sent: bool) {
+        // No response recorded, nothing to mark (and no context to create for it).
+        if !self.captures_context {
+            return;
+        }
         self.tx.with_context(|c| {
             if let Some(response) = c.response.as_mut() {
                 response.finished = Some(sent);

@@ -4,7 +4,7 @@
 //! ```text
 //! cargo build --release -p examples --bin request_path
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-//!     target/release/request_path [bare|apm|apm-down|discard|print] 10000
+//!     target/release/request_path [bare|apm|apm-down|discard|full|print] 10000
 //! ```
 //!
 //! Run it twice with different counts and divide the difference in total instructions
@@ -13,7 +13,9 @@
 //! valgrind does not follow) or the cost with APM Server down (`apm-down`, a closed
 //! port: events wait in the queue, 8192 at most, and the rest are dropped, as in
 //! production), or the request path alone (`discard`: events dropped as they are handed
-//! over). `print` prints the transaction one request makes.
+//! over), or the request path while the queue stays full (`full`: a reporter that says
+//! it is backlogged, as the transport does once APM Server has been down for a while).
+//! `print` prints the transaction one request makes.
 // A measuring tool, not library code: it should stop loudly when its setup fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -47,11 +49,13 @@ fn main() {
     let (app, agent) = match variant.as_str() {
         "bare" => (app, None),
         // The request path alone: events are dropped as they are handed over.
-        "discard" => {
+        "discard" | "full" => {
             let agent = Agent::builder()
                 .read_env(false)
                 .service_name("request-path")
-                .reporter(Discard)
+                .reporter(Discard {
+                    backlogged: variant == "full",
+                })
                 .build();
             (app.layer(ApmLayer::new(&agent)), None)
         }
@@ -126,12 +130,18 @@ fn main() {
     }
 }
 
-/// Drops every event.
-struct Discard;
+/// Drops every event; says its queue is full when `backlogged`.
+struct Discard {
+    backlogged: bool,
+}
 
 impl elastic_apm_core::Reporter for Discard {
     fn report(&self, event: elastic_apm_core::model::Event) {
         drop(black_box(event));
+    }
+
+    fn is_backlogged(&self) -> bool {
+        self.backlogged
     }
 }
 
