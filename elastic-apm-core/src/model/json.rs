@@ -47,7 +47,10 @@ fn transaction(w: &mut Writer<'_>, tx: &Transaction) -> serde_json::Result<()> {
     if let Some(rate) = tx.sample_rate {
         o.key("sample_rate").f64(rate);
     }
-    o.key("span_count").serde(&tx.span_count)?;
+    let mut counts = o.key("span_count").object();
+    counts.key("started").u64(tx.span_count.started.into());
+    counts.key("dropped").u64(tx.span_count.dropped.into());
+    counts.end();
     if let Some(context) = &tx.context {
         self::context(o.key("context"), context)?;
     }
@@ -226,6 +229,11 @@ impl<'a> Writer<'a> {
 
     /// A number, or `null` when not finite, as serde_json writes it.
     fn f64(&mut self, v: f64) {
+        // The usual sample rate, without the float formatter.
+        if v == 1.0 {
+            self.out.extend_from_slice(b"1.0");
+            return;
+        }
         let _ = if v.is_finite() {
             CompactFormatter.write_f64(self.out, v)
         } else {
@@ -388,12 +396,15 @@ mod tests {
             long in proptest::option::of("[a-zé]{1020,1030}"),
             headers in proptest::collection::vec(("[A-Ca-c]{1,2}|\\PC{0,6}", any::<String>()), 0..6),
             status in proptest::option::of(any::<u16>()),
-            rate in proptest::option::of(any::<f64>()),
+            rate in proptest::option::of(prop_oneof![any::<f64>(), Just(1.0), Just(-1.0)]),
+            counts in (any::<u32>(), any::<u32>()),
         ) {
             let mut tx = samples::maximal_transaction();
             tx.name = Cow::Owned(name);
             tx.result = long.clone().map(Cow::Owned);
             tx.sample_rate = rate;
+            tx.span_count.started = counts.0;
+            tx.span_count.dropped = counts.1;
             tx.outcome = Some(Outcome::Unknown);
             let mut context = samples::maximal_context();
             let mut request_headers = Headers::new();
