@@ -54,16 +54,10 @@ fn transaction(w: &mut Writer<'_>, tx: &Transaction) -> serde_json::Result<()> {
     if let Some(context) = &tx.context {
         self::context(o.key("context"), context)?;
     }
-    if !tx.dropped_spans_stats.is_empty() {
-        o.key("dropped_spans_stats")
-            .serde(&tx.dropped_spans_stats)?;
-    }
-    if !tx.links.is_empty() {
-        o.key("links").serde(&tx.links)?;
-    }
-    if let Some(otel) = &tx.otel {
-        o.key("otel").serde(otel)?;
-    }
+    let stats = &tx.dropped_spans_stats;
+    o.serde_if_some("dropped_spans_stats", (!stats.is_empty()).then_some(stats))?;
+    o.serde_if_some("links", (!tx.links.is_empty()).then_some(&tx.links))?;
+    o.serde_if_some("otel", tx.otel.as_ref())?;
     o.end();
     Ok(())
 }
@@ -76,21 +70,12 @@ fn context(w: &mut Writer<'_>, context: &Context) -> serde_json::Result<()> {
     if let Some(response) = &context.response {
         self::response(o.key("response"), response)?;
     }
-    if let Some(user) = &context.user {
-        o.key("user").serde(user)?;
-    }
-    if !context.labels.is_empty() {
-        o.key("tags").serde(&context.labels)?;
-    }
-    if let Some(custom) = &context.custom {
-        o.key("custom").serde(custom)?;
-    }
-    if let Some(message) = &context.message {
-        o.key("message").serde(message)?;
-    }
-    if let Some(service) = &context.service {
-        o.key("service").serde(service)?;
-    }
+    o.serde_if_some("user", context.user.as_ref())?;
+    let labels = (!context.labels.is_empty()).then_some(&context.labels);
+    o.serde_if_some("tags", labels)?;
+    o.serde_if_some("custom", context.custom.as_ref())?;
+    o.serde_if_some("message", context.message.as_ref())?;
+    o.serde_if_some("service", context.service.as_ref())?;
     o.end();
     Ok(())
 }
@@ -105,15 +90,9 @@ fn request(w: &mut Writer<'_>, request: &Request) -> serde_json::Result<()> {
     if let Some(headers) = &request.headers {
         self::headers(o.key("headers"), headers)?;
     }
-    if let Some(cookies) = &request.cookies {
-        o.key("cookies").serde(cookies)?;
-    }
-    if let Some(socket) = &request.socket {
-        o.key("socket").serde(socket)?;
-    }
-    if let Some(body) = &request.body {
-        o.key("body").serde(body)?;
-    }
+    o.serde_if_some("cookies", request.cookies.as_ref())?;
+    o.serde_if_some("socket", request.socket.as_ref())?;
+    o.serde_if_some("body", request.body.as_ref())?;
     o.end();
     Ok(())
 }
@@ -272,6 +251,19 @@ impl<'a> Object<'_, 'a> {
         self.w.raw_string(key);
         self.w.out.push(b':');
         self.w
+    }
+
+    /// A member written by serde, when there is one: the parts of an event that are
+    /// rarely set.
+    fn serde_if_some<T: Serialize>(
+        &mut self,
+        key: &'static str,
+        value: Option<&T>,
+    ) -> serde_json::Result<()> {
+        match value {
+            Some(value) => self.key(key).serde(value),
+            None => Ok(()),
+        }
     }
 
     /// A member named by data (a header name).
