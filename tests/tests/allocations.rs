@@ -33,14 +33,18 @@ fn agent() -> Agent {
         .build()
 }
 
-/// The counter is process-wide: one measurement at a time.
+/// The counter is process-wide: one test at a time, its setup included (another
+/// test building its agent while this one counts would be counted too).
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Allocations made by `f`, the smallest of a few runs (warm caches, no one-off growth).
 fn allocations(mut f: impl FnMut()) -> usize {
-    let _alone = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     f();
     (0..5)
         .map(|_| {
@@ -54,6 +58,7 @@ fn allocations(mut f: impl FnMut()) -> usize {
 
 #[test]
 fn the_tracer_hot_path_allocates_a_fixed_few_times() {
+    let _alone = alone();
     let agent = agent();
     let count = allocations(|| {
         let tx = agent.start_transaction("GET /products/{id}", "request");
@@ -77,6 +82,7 @@ async fn handle<B>(
 
 #[test]
 fn a_request_through_apm_layer_allocates_within_budget() {
+    let _alone = alone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
