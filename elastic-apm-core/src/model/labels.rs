@@ -192,32 +192,27 @@ impl Headers {
 
     /// Each header's name and value, in order (a repeated name comes again).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        let mut start = 0;
-        self.ends.iter().map(move |&(name_end, value_end)| {
-            let (name_end, value_end) = (name_end as usize, value_end as usize);
-            let header = (
-                self.text.get(start..name_end).unwrap_or_default(),
-                self.text.get(name_end..value_end).unwrap_or_default(),
-            );
-            start = value_end;
-            header
-        })
+        (0..self.ends.len()).map(|index| self.entry(index))
     }
-}
 
-impl Headers {
+    /// Where the header at `index` starts in `text`: where the one before it ended.
+    fn start(&self, index: usize) -> usize {
+        index
+            .checked_sub(1)
+            .and_then(|before| self.ends.get(before))
+            .map_or(0, |&(_, value_end)| value_end as usize)
+    }
+
     /// The header at `index`: its name and value.
     fn entry(&self, index: usize) -> (&str, &str) {
-        let start = match index.checked_sub(1).and_then(|i| self.ends.get(i)) {
-            Some(&(_, value_end)) => value_end as usize,
-            None => 0,
-        };
         let Some(&(name_end, value_end)) = self.ends.get(index) else {
             return ("", "");
         };
         let (name_end, value_end) = (name_end as usize, value_end as usize);
         (
-            self.text.get(start..name_end).unwrap_or_default(),
+            self.text
+                .get(self.start(index)..name_end)
+                .unwrap_or_default(),
             self.text.get(name_end..value_end).unwrap_or_default(),
         )
     }
@@ -226,8 +221,11 @@ impl Headers {
     /// which the offsets alone tell.
     fn any_name_repeats(&self) -> bool {
         let name_len = |i: usize| {
-            let start = i.checked_sub(1).map_or(0, |i| self.ends[i].1);
-            self.ends[i].0.saturating_sub(start)
+            let name_end = self
+                .ends
+                .get(i)
+                .map_or(0, |&(name_end, _)| name_end as usize);
+            name_end.saturating_sub(self.start(i))
         };
         (1..self.ends.len()).any(|later| {
             (0..later).any(|earlier| {
