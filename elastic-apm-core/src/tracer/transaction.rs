@@ -229,7 +229,8 @@ impl TxInner {
             data.error_captured,
         );
         let context = data.context.take();
-        let tx = model::Transaction {
+        // Allocated first, so the event is built in place rather than copied.
+        let tx = Box::write(Box::new_uninit(), model::Transaction {
             id: self.id,
             trace_id: self.trace_id,
             parent_id: self.parent_id,
@@ -259,9 +260,9 @@ impl TxInner {
             links: std::mem::take(&mut data.links),
             otel: None,
             unsent_spans: std::mem::take(&mut data.unsent_spans),
-        };
+        });
         drop(data);
-        self.agent.report(model::Event::Transaction(Box::new(tx)));
+        self.agent.report(model::Event::Transaction(tx));
     }
 }
 
