@@ -220,16 +220,16 @@ pub mod samples {
         Context {
             request: Some(request),
             response: Some(response),
-            user: Some(user),
+            user: Some(Box::new(user)),
             labels: labels(),
             custom: Some(custom()),
-            message: Some(message()),
-            service: Some(ServiceContext {
+            message: Some(Box::new(message())),
+            service: Some(Box::new(ServiceContext {
                 name: Some("shop".into()),
                 version: Some("1.0".into()),
                 framework: Some(NameVersion::new("axum", Some("0.8".into()))),
                 target: None,
-            }),
+            })),
         }
     }
 

@@ -96,6 +96,9 @@ fn main() {
         }
         other => panic!("unknown variant {other}"),
     };
+    // As `axum::serve` does (`into_make_service`): handlers become routes, with their
+    // layers, once, not on every call.
+    let app = app.with_state(());
     runtime.block_on(async {
         for i in 0..requests {
             let request = http::Request::get(format!("/products/{}", i % 1000))

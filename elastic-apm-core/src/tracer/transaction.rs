@@ -569,7 +569,7 @@ impl Transaction {
 
     /// Sets the user.
     pub fn set_user(&self, user: User) {
-        self.with_data(|d| d.context().user = Some(user));
+        self.with_data(|d| d.context().user = Some(Box::new(user)));
     }
 
     /// Adds custom (unindexed) data.
