@@ -122,27 +122,30 @@ impl SpanInner {
                 limit,
             });
         // Allocated first, so the event is built in place rather than copied (336 bytes).
-        let span = Box::write(Box::new_uninit(), model::Span {
-            id: self.id,
-            trace_id: tx.trace_id,
-            transaction_id: tx.id,
-            parent_id: self.parent_id,
-            name: std::mem::take(&mut data.name),
-            kind: std::mem::take(&mut data.kind),
-            subtype: data.subtype.take(),
-            action: data.action.take(),
-            timestamp: self.timestamp_us(),
-            duration,
-            sync: data.sync,
-            outcome: Some(outcome),
-            sample_rate: tx.sample_rate_for_events(),
-            context: context.filter(|c| !c.is_empty()),
-            stacktrace: Vec::new(),
-            composite: None,
-            links: std::mem::take(&mut data.links),
-            pending_stack,
-            otel: None,
-        });
+        let span = Box::write(
+            Box::new_uninit(),
+            model::Span {
+                id: self.id,
+                trace_id: tx.trace_id,
+                transaction_id: tx.id,
+                parent_id: self.parent_id,
+                name: std::mem::take(&mut data.name),
+                kind: std::mem::take(&mut data.kind),
+                subtype: data.subtype.take(),
+                action: data.action.take(),
+                timestamp: self.timestamp_us(),
+                duration,
+                sync: data.sync,
+                outcome: Some(outcome),
+                sample_rate: tx.sample_rate_for_events(),
+                context: context.filter(|c| !c.is_empty()),
+                stacktrace: Vec::new(),
+                composite: None,
+                links: std::mem::take(&mut data.links),
+                pending_stack,
+                otel: None,
+            },
+        );
         drop(data);
         // Compressible (and droppable when fast): a successful exit span whose context
         // did not go downstream.

@@ -230,37 +230,40 @@ impl TxInner {
         );
         let context = data.context.take();
         // Allocated first, so the event is built in place rather than copied.
-        let tx = Box::write(Box::new_uninit(), model::Transaction {
-            id: self.id,
-            trace_id: self.trace_id,
-            parent_id: self.parent_id,
-            name: std::mem::take(&mut data.name),
-            kind: std::mem::take(&mut data.kind),
-            timestamp: self.timestamp_us,
-            duration: end.since(self.start),
-            result: data.result.take(),
-            outcome: Some(outcome),
-            sampled,
-            sample_rate: self.sample_rate_for_events(),
-            span_count: SpanCount {
-                // Each count below the limit was handed out once: that many were sent.
-                started: self
-                    .eligible_spans
-                    .load(Ordering::Relaxed)
-                    .min(self.max_spans),
-                dropped: self.dropped_spans.load(Ordering::Relaxed),
+        let tx = Box::write(
+            Box::new_uninit(),
+            model::Transaction {
+                id: self.id,
+                trace_id: self.trace_id,
+                parent_id: self.parent_id,
+                name: std::mem::take(&mut data.name),
+                kind: std::mem::take(&mut data.kind),
+                timestamp: self.timestamp_us,
+                duration: end.since(self.start),
+                result: data.result.take(),
+                outcome: Some(outcome),
+                sampled,
+                sample_rate: self.sample_rate_for_events(),
+                span_count: SpanCount {
+                    // Each count below the limit was handed out once: that many were sent.
+                    started: self
+                        .eligible_spans
+                        .load(Ordering::Relaxed)
+                        .min(self.max_spans),
+                    dropped: self.dropped_spans.load(Ordering::Relaxed),
+                },
+                // Unsampled transactions carry no context (tracing-sampling.md).
+                context: context.filter(|c| sampled && !c.is_empty()),
+                dropped_spans_stats: if sampled {
+                    std::mem::take(&mut data.dropped_stats)
+                } else {
+                    Vec::new()
+                },
+                links: std::mem::take(&mut data.links),
+                otel: None,
+                unsent_spans: std::mem::take(&mut data.unsent_spans),
             },
-            // Unsampled transactions carry no context (tracing-sampling.md).
-            context: context.filter(|c| sampled && !c.is_empty()),
-            dropped_spans_stats: if sampled {
-                std::mem::take(&mut data.dropped_stats)
-            } else {
-                Vec::new()
-            },
-            links: std::mem::take(&mut data.links),
-            otel: None,
-            unsent_spans: std::mem::take(&mut data.unsent_spans),
-        });
+        );
         drop(data);
         self.agent.report(model::Event::Transaction(tx));
     }
