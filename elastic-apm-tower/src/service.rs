@@ -67,17 +67,20 @@ impl<S> ApmService<S> {
             return None;
         }
         let name = self.layer.settings.naming.name(&info);
-        let trace_headers = TRACE_HEADERS.iter().flat_map(|name| {
-            parts
-                .headers
-                .get_all(name)
-                .iter()
-                .map(move |v| (name.as_str(), v.as_bytes()))
-        });
-        let tx = agent
-            .transaction(name, "request")
-            .parent_from_headers(trace_headers)
-            .start();
+        let mut tx = agent.transaction(name, "request");
+        // Most requests carry no trace context: two lookups tell, and tracestate alone
+        // continues nothing.
+        let [traceparent, _, legacy] = &TRACE_HEADERS;
+        if parts.headers.contains_key(traceparent) || parts.headers.contains_key(legacy) {
+            tx = tx.parent_from_headers(TRACE_HEADERS.iter().flat_map(|name| {
+                parts
+                    .headers
+                    .get_all(name)
+                    .iter()
+                    .map(move |v| (name.as_str(), v.as_bytes()))
+            }));
+        }
+        let tx = tx.start();
         let (mut capture, mut withheld) = (None, false);
         let captures_context = tx.captures_context();
         if captures_context {

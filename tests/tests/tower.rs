@@ -281,6 +281,36 @@ async fn an_incoming_traceparent_is_continued_and_an_invalid_one_ignored() {
 }
 
 #[tokio::test]
+async fn the_legacy_traceparent_alone_is_continued_and_a_tracestate_alone_is_not() {
+    let (agent, recorder) = recorded(|b| b);
+    let addr = serve(app(&agent)).await;
+    let request = Request::get("/health")
+        .header(
+            "elastic-apm-traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        .header("tracestate", "es=s:1")
+        .body(Full::default())
+        .unwrap();
+    call(addr, request).await;
+    let request = Request::get("/health")
+        .header("tracestate", "es=s:1")
+        .body(Full::default())
+        .unwrap();
+    call(addr, request).await;
+    let txs = transactions(&recorder, 2).await;
+    assert_eq!(
+        txs[0].trace_id.to_string(),
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+    assert_eq!(txs[0].parent_id.unwrap().to_string(), "b7ad6b7169203331");
+    assert!(
+        txs[1].parent_id.is_none(),
+        "a tracestate alone starts a trace"
+    );
+}
+
+#[tokio::test]
 async fn request_and_response_context_is_recorded_and_sanitised() {
     let (agent, recorder) = recorded(|b| b);
     let addr = serve(app(&agent)).await;
