@@ -5,8 +5,9 @@
 //! regenerates `docs/overhead.md` (`--seconds 5 --rounds 3 --pace 4900` are the
 //! defaults). The server runs in a child process (pinned to CPU 0 when `taskset`
 //! exists, one tokio worker), the load generator, a counting intake sink and the
-//! downstream service in this one (CPU 1). Server CPU per request comes from
-//! `/proc/<pid>/stat` and includes the reporter's work after the load stops. Each
+//! downstream service in this one (CPU 1). Server CPU per request comes from the
+//! scheduler's account of each thread (`/proc/<pid>/task/*/schedstat`) and includes the
+//! reporter's work after the load stops. Each
 //! variant runs saturated (32 connections as fast as they go) and paced (the same
 //! connections at `--pace` requests per second in all); variants alternate over rounds
 //! and the table shows medians.
@@ -438,14 +439,14 @@ async fn measure(
     let before_counts = sink.counts().get("transaction").copied().unwrap_or(0);
 
     let (warm_up, _) = load(port, mode, Duration::from_secs(1)).await;
-    let cpu_before = cpu_ticks(pid);
-    let reporter_before = reporter_ticks(pid);
+    let cpu_before = cpu_ns(pid, None);
+    let reporter_before = cpu_ns(pid, Some(REPORTER_THREAD));
     let switches_before = context_switches(pid);
     let (requests, mut latencies) = load(port, mode, duration).await;
     // The reporter's work after the load counts too.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let cpu = cpu_ticks(pid) - cpu_before;
-    let reporter = reporter_ticks(pid) - reporter_before;
+    let cpu = cpu_ns(pid, None).saturating_sub(cpu_before);
+    let reporter = cpu_ns(pid, Some(REPORTER_THREAD)).saturating_sub(reporter_before);
     let switches = context_switches(pid).saturating_sub(switches_before);
     let peak_rss_kib = peak_rss_kib(pid);
     let _ = child.kill().await;
@@ -455,7 +456,6 @@ async fn measure(
         .get(latencies.len() * 99 / 100)
         .copied()
         .unwrap_or(0);
-    let ticks_per_second = 100.0; // USER_HZ on Linux
     let exported = (variant.contains("apm") && variant != "apm-down").then(|| {
         let received = sink.counts().get("transaction").copied().unwrap_or(0) - before_counts;
         received as f64 / (warm_up + requests) as f64
@@ -463,8 +463,8 @@ async fn measure(
     Run {
         requests,
         seconds: duration.as_secs_f64(),
-        cpu_us_per_request: cpu as f64 / ticks_per_second * 1e6 / requests as f64,
-        reporter_us_per_request: reporter as f64 / ticks_per_second * 1e6 / requests as f64,
+        cpu_us_per_request: cpu as f64 / 1e3 / requests as f64,
+        reporter_us_per_request: reporter as f64 / 1e3 / requests as f64,
         p99_us,
         peak_rss_kib,
         exported,
@@ -551,23 +551,38 @@ async fn load(port: u16, mode: Mode, duration: Duration) -> (u64, Vec<u64>) {
     (all.len() as u64, all)
 }
 
-/// CPU ticks of the agent's reporter thread(s), from `/proc/<pid>/task/*/stat`.
-fn reporter_ticks(pid: u32) -> u64 {
+/// Names of the agent's reporter thread(s) start with this.
+const REPORTER_THREAD: &str = "elastic-apm";
+
+/// CPU time, in nanoseconds, of `pid`'s threads, or of those whose name starts with
+/// `named`: the scheduler's exact account in `/proc/<pid>/task/*/schedstat`. The
+/// utime and stime of `/proc/<pid>/stat` are sampled in 10 ms ticks: a paced run of a
+/// few seconds is a few dozen of them, too few to tell 5 % apart. Falls back to them
+/// where the kernel keeps no schedstat.
+fn cpu_ns(pid: u32, named: Option<&str>) -> u64 {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return 0;
     };
     tasks
         .filter_map(Result::ok)
         .filter(|task| {
-            std::fs::read_to_string(task.path().join("comm"))
-                .is_ok_and(|name| name.starts_with("elastic-apm"))
+            named.is_none_or(|prefix| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|name| name.starts_with(prefix))
+            })
         })
-        .map(|task| stat_ticks(&task.path().join("stat")))
+        .map(|task| {
+            let schedstat = std::fs::read_to_string(task.path().join("schedstat"));
+            match schedstat
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            {
+                Some(ns) => ns,
+                // USER_HZ is 100 on Linux.
+                None => stat_ticks(&task.path().join("stat")) * 10_000_000,
+            }
+        })
         .sum()
-}
-
-fn cpu_ticks(pid: u32) -> u64 {
-    stat_ticks(std::path::Path::new(&format!("/proc/{pid}/stat")))
 }
 
 fn stat_ticks(path: &std::path::Path) -> u64 {
