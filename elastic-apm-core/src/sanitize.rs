@@ -90,7 +90,7 @@ impl Sanitizer {
 }
 
 /// Lists header names most requests and responses carry, as `http` spells them (lower
-/// case), and finds one by a `match` (a jump on the length, then one comparison).
+/// case), and finds one among them: lengths first, bytes only where they agree.
 macro_rules! common_names {
     ($($name:literal),* $(,)?) => {
         const COMMON_NAMES: &[&str] = &[$($name),*];
