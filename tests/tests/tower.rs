@@ -244,70 +244,43 @@ async fn results_and_outcomes_follow_the_status() {
 }
 
 #[tokio::test]
-async fn an_incoming_traceparent_is_continued_and_an_invalid_one_ignored() {
+async fn an_incoming_trace_context_is_continued_and_an_invalid_one_ignored() {
     let (agent, recorder) = recorded(|b| b);
     let addr = serve(app(&agent)).await;
-    let request = Request::get("/health")
-        .header(
-            "traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        )
-        .header("tracestate", "es=s:1,other=x")
-        .body(Full::default())
-        .unwrap();
-    call(addr, request).await;
-    let request = Request::get("/health")
-        .header(
-            "traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-zzzzzzzzzzzzzzzz-01",
-        )
-        .body(Full::default())
-        .unwrap();
-    call(addr, request).await;
-    let txs = transactions(&recorder, 2).await;
-    assert_eq!(
-        txs[0].trace_id.to_string(),
-        "0af7651916cd43dd8448eb211c80319c"
-    );
-    assert_eq!(txs[0].parent_id.unwrap().to_string(), "b7ad6b7169203331");
-    assert_ne!(
-        txs[1].trace_id.to_string(),
-        "0af7651916cd43dd8448eb211c80319c"
-    );
-    assert!(
-        txs[1].parent_id.is_none(),
-        "an invalid traceparent starts a new trace"
-    );
-}
-
-#[tokio::test]
-async fn the_legacy_traceparent_alone_is_continued_and_a_tracestate_alone_is_not() {
-    let (agent, recorder) = recorded(|b| b);
-    let addr = serve(app(&agent)).await;
-    let request = Request::get("/health")
-        .header(
-            "elastic-apm-traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        )
-        .header("tracestate", "es=s:1")
-        .body(Full::default())
-        .unwrap();
-    call(addr, request).await;
-    let request = Request::get("/health")
-        .header("tracestate", "es=s:1")
-        .body(Full::default())
-        .unwrap();
-    call(addr, request).await;
-    let txs = transactions(&recorder, 2).await;
-    assert_eq!(
-        txs[0].trace_id.to_string(),
-        "0af7651916cd43dd8448eb211c80319c"
-    );
-    assert_eq!(txs[0].parent_id.unwrap().to_string(), "b7ad6b7169203331");
-    assert!(
-        txs[1].parent_id.is_none(),
-        "a tracestate alone starts a trace"
-    );
+    let valid = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let invalid = "00-0af7651916cd43dd8448eb211c80319c-zzzzzzzzzzzzzzzz-01";
+    let cases: [&[(&str, &str)]; 4] = [
+        &[("traceparent", valid), ("tracestate", "es=s:1,other=x")],
+        &[("traceparent", invalid)],
+        // The legacy header alone still continues the trace.
+        &[("elastic-apm-traceparent", valid), ("tracestate", "es=s:1")],
+        // A tracestate alone continues nothing.
+        &[("tracestate", "es=s:1")],
+    ];
+    for headers in cases {
+        let mut request = Request::get("/health");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        call(addr, request.body(Full::default()).unwrap()).await;
+    }
+    // Each connection is new, so the order in which they end is not the requests':
+    // each transaction's recorded headers tell which case it was.
+    let txs = transactions(&recorder, 4).await;
+    let mut continued = 0;
+    for tx in &txs {
+        let headers = &request_context(tx)["headers"];
+        let sent = |name: &str| headers[name].as_str() == Some(valid);
+        if sent("traceparent") || sent("elastic-apm-traceparent") {
+            continued += 1;
+            assert_eq!(tx.trace_id.to_string(), "0af7651916cd43dd8448eb211c80319c");
+            assert_eq!(tx.parent_id.unwrap().to_string(), "b7ad6b7169203331");
+        } else {
+            assert_ne!(tx.trace_id.to_string(), "0af7651916cd43dd8448eb211c80319c");
+            assert!(tx.parent_id.is_none(), "a new trace: {headers}");
+        }
+    }
+    assert_eq!(continued, 2);
 }
 
 #[tokio::test]
