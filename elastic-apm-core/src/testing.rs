@@ -282,6 +282,7 @@ pub mod samples {
                 span_kind: Some(Cow::Borrowed("SERVER")),
                 attributes: Some(custom()),
             }),
+            http: None,
             unsent_spans: Vec::new(),
         }
     }

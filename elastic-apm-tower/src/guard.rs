@@ -5,7 +5,7 @@ use elastic_apm_core::{Agent, CaptureBody, Outcome, Segment, Transaction};
 use http::{HeaderMap, StatusCode};
 
 use crate::body::CaptureHandle;
-use crate::{classify, context};
+use crate::classify;
 
 /// How a captured request body is reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,10 +61,11 @@ impl TxGuard {
         self.tx
             .set_instrumentation_outcome(classify::outcome(status));
         if self.captures_context {
+            // Headers only when capture_headers (which is what a sanitizer means there).
             let config = self.capture_headers.then(|| self.agent.config());
-            let response =
-                context::response(status, headers, config.as_ref().map(|c| c.sanitizer()));
-            self.tx.with_context(|c| c.response = Some(response));
+            let sanitizer = config.as_ref().map(|c| c.sanitizer());
+            self.tx
+                .with_http(|http| http.record_response(status, headers, sanitizer));
         }
     }
 
@@ -106,11 +107,7 @@ impl TxGuard {
         if !self.captures_context {
             return;
         }
-        self.tx.with_context(|c| {
-            if let Some(response) = c.response.as_mut() {
-                response.finished = Some(sent);
-            }
-        });
+        self.tx.with_http(|http| http.set_finished(sent));
     }
 
     /// The body broke off: the answer the client got is incomplete.
@@ -162,11 +159,7 @@ impl Drop for TxGuard {
             None
         };
         if let Some(body) = body {
-            self.tx.with_context(|c| {
-                if let Some(request) = c.request.as_mut() {
-                    request.body = Some(body);
-                }
-            });
+            self.tx.with_http(|http| http.set_request_body(body));
         }
         // The transaction ends as its handle drops, right after this.
     }

@@ -44,7 +44,6 @@
 
 mod body;
 mod classify;
-mod context;
 mod future;
 mod guard;
 mod layer;

@@ -3,13 +3,13 @@
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use elastic_apm_core::model::HttpRequestView;
 use elastic_apm_core::{CaptureBody, Segment, current_segment};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING, USER_AGENT};
 use http::{HeaderMap, Request, Response};
 use tower_service::Service;
 
 use crate::body::{ApmRequestBody, CaptureHandle, Captured};
-use crate::context::{self, RequestView};
 use crate::future::ResponseFuture;
 use crate::guard::{BodyKind, TxGuard};
 use crate::layer::ApmLayer;
@@ -84,15 +84,16 @@ impl<S> ApmService<S> {
         let (mut capture, mut withheld) = (None, false);
         let captures_context = tx.captures_context();
         if captures_context {
-            let view = RequestView {
+            let view = HttpRequestView {
                 method: &parts.method,
                 uri: &parts.uri,
                 version: parts.version,
                 headers: &parts.headers,
                 remote_addr: remote_addr(&parts.extensions),
             };
-            let request = context::request(&view, &config);
-            tx.with_context(|c| c.request = Some(request));
+            tx.with_http(|http| {
+                http.record_request(&view, config.sanitizer(), config.capture_headers);
+            });
             if !body_is_empty || has_body(&parts.headers) {
                 let kind = match config.capture_body {
                     CaptureBody::Off => None,

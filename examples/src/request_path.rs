@@ -16,6 +16,10 @@
 //! over), or the request path while the queue stays full (`full`: a reporter that says
 //! it is backlogged, as the transport does once APM Server has been down for a while).
 //! `print` prints the transaction one request makes.
+//!
+//! With `REQUEST_PATH_PACE_US=200` it idles that long before each request, as a server
+//! paced at a few thousand requests per second does, and prints the median wall time
+//! of a request: what caches left cold by idling cost (run it without valgrind).
 // A measuring tool, not library code: it should stop loudly when its setup fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -99,8 +103,17 @@ fn main() {
     // As `axum::serve` does (`into_make_service`): handlers become routes, with their
     // layers, once, not on every call.
     let app = app.with_state(());
+    let pace = std::env::var("REQUEST_PATH_PACE_US")
+        .ok()
+        .and_then(|us| us.parse().ok())
+        .map(Duration::from_micros);
+    let mut timings = Vec::new();
     runtime.block_on(async {
         for i in 0..requests {
+            if let Some(pace) = pace {
+                std::thread::sleep(pace);
+            }
+            let started = std::time::Instant::now();
             let request = http::Request::get(format!("/products/{}", i % 1000))
                 .header("host", "localhost:3000")
                 .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:133.0)")
@@ -112,8 +125,21 @@ fn main() {
             let response = app.clone().oneshot(request).await.unwrap();
             let body = response.into_body().collect().await.unwrap();
             black_box(body);
+            if pace.is_some() {
+                timings.push(started.elapsed());
+            }
         }
     });
+    if !timings.is_empty() {
+        timings.sort_unstable();
+        let at = |q: f64| timings[((timings.len() - 1) as f64 * q) as usize].as_nanos();
+        eprintln!(
+            "{variant}: request wall time, ns: p25 {} median {} p75 {}",
+            at(0.25),
+            at(0.5),
+            at(0.75)
+        );
+    }
     if let Some(events) = recorder {
         let metadata = elastic_apm_core::Agent::disabled().metadata();
         print!("{}", events.to_ndjson(&metadata));

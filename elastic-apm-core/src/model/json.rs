@@ -7,11 +7,13 @@
 //! serde derivations write (tested below); those stay the reference, and serialise
 //! every other event and the rarer parts of a transaction.
 
+use std::io::Write as _;
+
 use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter};
 
 use super::limits::{KEYWORD_MAX_CHARS, truncate};
-use super::{Context, Event, Headers, Request, Response, Transaction, Url};
+use super::{Context, Event, Headers, HttpExchange, Request, Response, Transaction, Url};
 
 /// Appends `event`'s JSON to `out`.
 pub(crate) fn write_event(out: &mut Vec<u8>, event: &Event) -> serde_json::Result<()> {
@@ -51,8 +53,9 @@ fn transaction(w: &mut Writer<'_>, tx: &Transaction) -> serde_json::Result<()> {
     counts.key("started").u64(tx.span_count.started.into());
     counts.key("dropped").u64(tx.span_count.dropped.into());
     counts.end();
-    if let Some(context) = &tx.context {
-        self::context(o.key("context"), context)?;
+    let http = tx.http.as_deref().filter(|http| !http.is_empty());
+    if tx.context.is_some() || http.is_some() {
+        self::context(o.key("context"), tx.context.as_deref(), http)?;
     }
     let stats = &tx.dropped_spans_stats;
     o.serde_if_some("dropped_spans_stats", (!stats.is_empty()).then_some(stats))?;
@@ -62,20 +65,132 @@ fn transaction(w: &mut Writer<'_>, tx: &Transaction) -> serde_json::Result<()> {
     Ok(())
 }
 
-fn context(w: &mut Writer<'_>, context: &Context) -> serde_json::Result<()> {
+/// The context, with the request and response the exchange records where the
+/// application did not set its own (as [`Transaction::resolve_http`] does).
+fn context(
+    w: &mut Writer<'_>,
+    context: Option<&Context>,
+    http: Option<&HttpExchange>,
+) -> serde_json::Result<()> {
     let mut o = w.object();
-    if let Some(request) = &context.request {
-        self::request(o.key("request"), request)?;
+    match context.and_then(|c| c.request.as_ref()) {
+        Some(request) => self::request(o.key("request"), request)?,
+        None => {
+            if let Some(http) = http {
+                exchange_request(&mut o, http)?;
+            }
+        }
     }
-    if let Some(response) = &context.response {
-        self::response(o.key("response"), response)?;
+    match context.and_then(|c| c.response.as_ref()) {
+        Some(response) => self::response(o.key("response"), response)?,
+        None => {
+            if let Some(http) = http {
+                exchange_response(&mut o, http)?;
+            }
+        }
     }
+    let Some(context) = context else {
+        o.end();
+        return Ok(());
+    };
     o.serde_if_some("user", context.user.as_ref())?;
     let labels = (!context.labels.is_empty()).then_some(&context.labels);
     o.serde_if_some("tags", labels)?;
     o.serde_if_some("custom", context.custom.as_ref())?;
     o.serde_if_some("message", context.message.as_ref())?;
     o.serde_if_some("service", context.service.as_ref())?;
+    o.end();
+    Ok(())
+}
+
+/// `request` from the exchange, as [`HttpExchange::to_request`] would have it, but
+/// without building its strings (unless the URL is too long to go uncut).
+fn exchange_request(o: &mut Object<'_, '_>, http: &HttpExchange) -> serde_json::Result<()> {
+    let (Some(method), Some(url)) = (http.method_name(), http.short_url()) else {
+        if let Some(resolved) = http.to_request() {
+            request(o.key("request"), &resolved)?;
+        }
+        return Ok(());
+    };
+    let mut o = o.key("request").object();
+    o.key("method").keyword(&method)?;
+    {
+        let mut u = o.key("url").object();
+        let (question, search) = url.search.map_or(("", ""), |search| ("?", search));
+        u.key("full")
+            .string_of(&[url.scheme, "://", url.host, url.path, question, search])?;
+        u.key("raw").string_of(&[url.path, question, search])?;
+        u.key("protocol").string_of(&[url.scheme, ":"])?;
+        if !url.hostname.is_empty() {
+            u.key("hostname").string(url.hostname)?;
+        }
+        if let Some(port) = url.port {
+            u.key("port").u64(port.into());
+        }
+        u.key("pathname").string(url.path)?;
+        if let Some(search) = url.search {
+            u.key("search").string(search)?;
+        }
+        u.end();
+    }
+    o.key("http_version").raw_string(http.http_version());
+    let parts = http.request_parts();
+    if parts.headers {
+        exchange_headers(o.key("headers"), http, false)?;
+    }
+    o.serde_if_some("cookies", parts.cookies)?;
+    if let Some(ip) = parts.remote {
+        let w = o.key("socket");
+        w.out.extend_from_slice(b"{\"remote_address\":\"");
+        // An address's text needs no escaping; writing to a `Vec` cannot fail.
+        let _ = write!(w.out, "{ip}");
+        w.out.extend_from_slice(b"\"}");
+    }
+    o.serde_if_some("body", parts.body)?;
+    o.end();
+    Ok(())
+}
+
+/// `response` from the exchange, as [`HttpExchange::to_response`] would have it.
+fn exchange_response(o: &mut Object<'_, '_>, http: &HttpExchange) -> serde_json::Result<()> {
+    let Some(parts) = http.response_parts() else {
+        return Ok(());
+    };
+    let mut o = o.key("response").object();
+    o.key("status_code").u64(parts.status.into());
+    if parts.headers {
+        exchange_headers(o.key("headers"), http, true)?;
+    }
+    if let Some(finished) = parts.finished {
+        o.key("finished").bool(finished);
+    }
+    o.key("headers_sent").bool(true);
+    o.end();
+    Ok(())
+}
+
+fn exchange_headers(
+    w: &mut Writer<'_>,
+    http: &HttpExchange,
+    response: bool,
+) -> serde_json::Result<()> {
+    let mut o = w.object();
+    for (name, values) in http.header_groups(response) {
+        let w = o.key_escaped(&name)?;
+        match &values[..] {
+            [single] => w.string(single)?,
+            values => {
+                w.out.push(b'[');
+                for (i, value) in values.iter().enumerate() {
+                    if i > 0 {
+                        w.out.push(b',');
+                    }
+                    w.string(value)?;
+                }
+                w.out.push(b']');
+            }
+        }
+    }
     o.end();
     Ok(())
 }
@@ -194,6 +309,24 @@ impl<'a> Writer<'a> {
             self.raw_string(s);
             Ok(())
         }
+    }
+
+    /// A string made of these parts, each escaped as needed.
+    fn string_of(&mut self, parts: &[&str]) -> serde_json::Result<()> {
+        self.out.push(b'"');
+        for part in parts {
+            if needs_escape(part.as_bytes()) {
+                // serde_json quotes what it escapes: drop its quotes.
+                let start = self.out.len();
+                serde_json::to_writer(&mut *self.out, part)?;
+                self.out.remove(start);
+                self.out.pop();
+            } else {
+                self.out.extend_from_slice(part.as_bytes());
+            }
+        }
+        self.out.push(b'"');
+        Ok(())
     }
 
     /// A keyword field: cut to the intake's limit, as [`super::limits::keyword`] does.
@@ -354,6 +487,64 @@ mod tests {
             ..Context::default()
         }));
         assert_same_as_serde(tx);
+    }
+
+    fn exchange(path: &str) -> HttpExchange {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", "shop:8080".parse().unwrap());
+        headers.insert("authorization", "secret".parse().unwrap());
+        headers.append("x-many", "1".parse().unwrap());
+        headers.append("x-many", "\"2\"".parse().unwrap());
+        headers.insert("x-bin", http::HeaderValue::from_bytes(b"\xff\t\\").unwrap());
+        let uri: http::Uri = format!("{path}?q=1&token=x").parse().unwrap();
+        let view = super::super::HttpRequestView {
+            method: &http::Method::GET,
+            uri: &uri,
+            version: http::Version::HTTP_2,
+            headers: &headers,
+            remote_addr: Some(([127, 0, 0, 1], 1).into()),
+        };
+        let sanitizer = crate::Agent::disabled().config().sanitizer().clone();
+        let mut exchange = HttpExchange::default();
+        exchange.record_request(&view, &sanitizer, true);
+        exchange.record_response(http::StatusCode::NOT_FOUND, &headers, Some(&sanitizer));
+        exchange.set_finished(false);
+        exchange
+    }
+
+    /// Written from the exchange as serde writes the event once prepared.
+    fn assert_same_as_prepared(tx: Transaction) {
+        let event = Event::Transaction(Box::new(tx));
+        let mut prepared = event.clone();
+        prepared.prepare();
+        assert_eq!(by_hand(&event), serde_json::to_string(&prepared).unwrap());
+        assert_eq!(by_hand(&event), by_hand(&prepared));
+    }
+
+    #[test]
+    fn a_recorded_exchange_is_written_as_its_context_would_be() {
+        let mut tx = samples::maximal_transaction();
+        // Too long a URL is cut as `context.request.url` would be.
+        tx.http = Some(Box::new(exchange(&format!("/{}", "x".repeat(1100)))));
+        tx.context = None;
+        assert_same_as_prepared(tx.clone());
+        tx.context = Some(Box::new(samples::maximal_context()));
+        tx.http = Some(Box::new(exchange("/a%20b")));
+        // The application's own request wins; the response comes from the exchange.
+        if let Some(context) = &mut tx.context {
+            context.response = None;
+        }
+        assert_same_as_prepared(tx.clone());
+        tx.context = None;
+        assert_same_as_prepared(tx.clone());
+        let text = by_hand(&Event::Transaction(Box::new(tx)));
+        assert!(text.contains(r#""status_code":404"#), "{text}");
+        assert!(text.contains(r#""x-many":["1","\"2\""]"#), "{text}");
+        assert!(
+            text.contains(r#""search":"q=1&token=[REDACTED]""#),
+            "{text}"
+        );
+        assert!(!text.contains("secret"), "{text}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod context;
 mod error;
+mod exchange;
 mod json;
 mod labels;
 pub mod limits;
@@ -27,6 +28,7 @@ pub use self::context::{
 };
 pub(crate) use self::error::PendingStack;
 pub use self::error::{Error, ErrorTransaction, Exception, Log};
+pub use self::exchange::{HttpExchange, HttpRequestView};
 pub(crate) use self::json::write_event;
 pub use self::labels::{Headers, LabelValue, Labels};
 pub use self::metadata::{
@@ -59,10 +61,21 @@ pub enum Event {
 }
 
 impl Event {
-    /// Finishes work deferred off the request path (symbolising error stacks). Reporters
-    /// call it in the background before serialising; serialising without it leaves
-    /// error stack traces out.
+    /// Finishes work deferred off the request path (symbolising error stacks, building
+    /// a transaction's HTTP request and response context). Reporters call it in the
+    /// background before serialising; serialising without it leaves error stack traces
+    /// and HTTP context out.
     pub fn prepare(&mut self) {
+        if let Event::Transaction(tx) = self {
+            tx.resolve_http();
+        }
+        self.prepare_stacks();
+    }
+
+    /// [`prepare`](Self::prepare) but for the HTTP context, which the intake encoder
+    /// writes from the recorded exchange itself: built here, on the reporter thread,
+    /// it would go back to the application's thread to be freed.
+    pub(crate) fn prepare_stacks(&mut self) {
         match self {
             Event::Error(error) => error.resolve_stacktrace(),
             Event::Span(span) => span.resolve_stacktrace(),

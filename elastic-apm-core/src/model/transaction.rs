@@ -63,6 +63,23 @@ pub struct Transaction {
     /// breakdown metrics the reporter works out. Not serialised.
     #[serde(skip)]
     pub(crate) unsent_spans: Vec<crate::metrics::SpanTiming>,
+    /// The HTTP request and response, until they become `context.request` and
+    /// `context.response` (when the event is encoded or prepared).
+    #[serde(skip)]
+    pub(crate) http: Option<Box<super::HttpExchange>>,
+}
+
+impl Transaction {
+    /// Turns the recorded HTTP exchange into `context.request` and `context.response`.
+    pub(crate) fn resolve_http(&mut self) {
+        if let Some(http) = self.http.take() {
+            let context = self.context.get_or_insert_default();
+            http.fill(context);
+            if context.is_empty() {
+                self.context = None;
+            }
+        }
+    }
 }
 
 /// `transaction.span_count`.

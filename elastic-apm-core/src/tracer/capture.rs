@@ -230,6 +230,9 @@ impl<'a> ErrorBuilder<'a> {
             });
             if tx.is_sampled() {
                 let mut context = data.context.as_deref().cloned().unwrap_or_default();
+                if let Some(http) = &data.http {
+                    http.fill(&mut context);
+                }
                 if let Some(edit) = edit_context {
                     edit(&mut context);
                 }

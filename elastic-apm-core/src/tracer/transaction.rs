@@ -60,6 +60,8 @@ pub(crate) struct TxData {
     /// Boxed on first use: the transaction's shared state stays small enough for the
     /// allocator's per-thread cache, and the box goes to the event as it is.
     pub(crate) context: Option<Box<Context>>,
+    /// The HTTP exchange an integration records, boxed on first use like `context`.
+    pub(crate) http: Option<Box<model::HttpExchange>>,
     links: Vec<Link>,
     pub(crate) error_captured: bool,
     dropped_stats: Vec<DroppedSpanStats>,
@@ -261,6 +263,7 @@ impl TxInner {
                 },
                 links: std::mem::take(&mut data.links),
                 otel: None,
+                http: data.http.take().filter(|h| sampled && !h.is_empty()),
                 unsent_spans: std::mem::take(&mut data.unsent_spans),
             },
         );
@@ -454,6 +457,7 @@ impl<'a> TransactionBuilder<'a> {
                 links,
                 error_captured: false,
                 dropped_stats: Vec::new(),
+                http: None,
                 unsent_spans: Vec::new(),
             }),
         };
@@ -590,6 +594,16 @@ impl Transaction {
     pub fn with_context(&self, f: impl FnOnce(&mut Context)) {
         if self.is_sampled() {
             self.with_data(|d| f(d.context()));
+        }
+    }
+
+    /// Records the HTTP request and response (see [`model::HttpExchange`]): what an
+    /// integration uses instead of [`with_context`](Self::with_context), leaving the
+    /// building of `context.request` and `context.response` to the reporter thread.
+    /// Only sampled transactions run `f`.
+    pub fn with_http(&self, f: impl FnOnce(&mut model::HttpExchange)) {
+        if self.is_sampled() {
+            self.with_data(|d| f(d.http.get_or_insert_default()));
         }
     }
 

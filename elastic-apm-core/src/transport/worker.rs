@@ -311,7 +311,7 @@ impl Worker {
         if self.shared.breakdown {
             self.shared.metrics.breakdown.observe(&event);
         }
-        event.prepare();
+        event.prepare_stacks();
         if self.request.is_none() {
             self.open_request();
         }
