@@ -15,6 +15,13 @@ use serde_json::ser::{CompactFormatter, Formatter};
 use super::limits::{KEYWORD_MAX_CHARS, truncate};
 use super::{Context, Event, Headers, HttpExchange, Request, Response, Transaction, Url};
 
+/// A member's name as [`Object::key`] takes it: `,"name":`.
+macro_rules! k {
+    ($name:literal) => {
+        concat!(",\"", $name, "\":")
+    };
+}
+
 /// Appends `event`'s JSON to `out`.
 pub(crate) fn write_event(out: &mut Vec<u8>, event: &Event) -> serde_json::Result<()> {
     match event {
@@ -30,37 +37,42 @@ pub(crate) fn write_event(out: &mut Vec<u8>, event: &Event) -> serde_json::Resul
 
 fn transaction(w: &mut Writer<'_>, tx: &Transaction) -> serde_json::Result<()> {
     let mut o = w.object();
-    o.key("id").raw_string(tx.id.to_hex().as_str());
-    o.key("trace_id").raw_string(tx.trace_id.to_hex().as_str());
+    o.key(k!("id")).raw_string(tx.id.to_hex().as_str());
+    o.key(k!("trace_id"))
+        .raw_string(tx.trace_id.to_hex().as_str());
     if let Some(parent) = tx.parent_id {
-        o.key("parent_id").raw_string(parent.to_hex().as_str());
+        o.key(k!("parent_id")).raw_string(parent.to_hex().as_str());
     }
-    o.key("name").keyword(&tx.name)?;
-    o.key("type").keyword(&tx.kind)?;
-    o.key("timestamp").u64(tx.timestamp);
-    o.key("duration").f64(tx.duration.as_secs_f64() * 1000.0);
+    o.key(k!("name")).keyword(&tx.name)?;
+    o.key(k!("type")).keyword(&tx.kind)?;
+    o.key(k!("timestamp")).u64(tx.timestamp);
+    o.key(k!("duration"))
+        .f64(tx.duration.as_secs_f64() * 1000.0);
     if let Some(result) = &tx.result {
-        o.key("result").keyword(result)?;
+        o.key(k!("result")).keyword(result)?;
     }
     if let Some(outcome) = tx.outcome {
-        o.key("outcome").raw_string(outcome.as_str());
+        o.key(k!("outcome")).raw_string(outcome.as_str());
     }
-    o.key("sampled").bool(tx.sampled);
+    o.key(k!("sampled")).bool(tx.sampled);
     if let Some(rate) = tx.sample_rate {
-        o.key("sample_rate").f64(rate);
+        o.key(k!("sample_rate")).f64(rate);
     }
-    let mut counts = o.key("span_count").object();
-    counts.key("started").u64(tx.span_count.started.into());
-    counts.key("dropped").u64(tx.span_count.dropped.into());
+    let mut counts = o.key(k!("span_count")).object();
+    counts.key(k!("started")).u64(tx.span_count.started.into());
+    counts.key(k!("dropped")).u64(tx.span_count.dropped.into());
     counts.end();
     let http = tx.http.as_deref().filter(|http| !http.is_empty());
     if tx.context.is_some() || http.is_some() {
-        self::context(o.key("context"), tx.context.as_deref(), http)?;
+        self::context(o.key(k!("context")), tx.context.as_deref(), http)?;
     }
     let stats = &tx.dropped_spans_stats;
-    o.serde_if_some("dropped_spans_stats", (!stats.is_empty()).then_some(stats))?;
-    o.serde_if_some("links", (!tx.links.is_empty()).then_some(&tx.links))?;
-    o.serde_if_some("otel", tx.otel.as_ref())?;
+    o.serde_if_some(
+        k!("dropped_spans_stats"),
+        (!stats.is_empty()).then_some(stats),
+    )?;
+    o.serde_if_some(k!("links"), (!tx.links.is_empty()).then_some(&tx.links))?;
+    o.serde_if_some(k!("otel"), tx.otel.as_ref())?;
     o.end();
     Ok(())
 }
@@ -74,7 +86,7 @@ fn context(
 ) -> serde_json::Result<()> {
     let mut o = w.object();
     match context.and_then(|c| c.request.as_ref()) {
-        Some(request) => self::request(o.key("request"), request)?,
+        Some(request) => self::request(o.key(k!("request")), request)?,
         None => {
             if let Some(http) = http {
                 exchange_request(&mut o, http)?;
@@ -82,7 +94,7 @@ fn context(
         }
     }
     match context.and_then(|c| c.response.as_ref()) {
-        Some(response) => self::response(o.key("response"), response)?,
+        Some(response) => self::response(o.key(k!("response")), response)?,
         None => {
             if let Some(http) = http {
                 exchange_response(&mut o, http)?;
@@ -93,12 +105,12 @@ fn context(
         o.end();
         return Ok(());
     };
-    o.serde_if_some("user", context.user.as_ref())?;
+    o.serde_if_some(k!("user"), context.user.as_ref())?;
     let labels = (!context.labels.is_empty()).then_some(&context.labels);
-    o.serde_if_some("tags", labels)?;
-    o.serde_if_some("custom", context.custom.as_ref())?;
-    o.serde_if_some("message", context.message.as_ref())?;
-    o.serde_if_some("service", context.service.as_ref())?;
+    o.serde_if_some(k!("tags"), labels)?;
+    o.serde_if_some(k!("custom"), context.custom.as_ref())?;
+    o.serde_if_some(k!("message"), context.message.as_ref())?;
+    o.serde_if_some(k!("service"), context.service.as_ref())?;
     o.end();
     Ok(())
 }
@@ -108,45 +120,45 @@ fn context(
 fn exchange_request(o: &mut Object<'_, '_>, http: &HttpExchange) -> serde_json::Result<()> {
     let (Some(method), Some(url)) = (http.method_name(), http.short_url()) else {
         if let Some(resolved) = http.to_request() {
-            request(o.key("request"), &resolved)?;
+            request(o.key(k!("request")), &resolved)?;
         }
         return Ok(());
     };
-    let mut o = o.key("request").object();
-    o.key("method").keyword(&method)?;
+    let mut o = o.key(k!("request")).object();
+    o.key(k!("method")).keyword(&method)?;
     {
-        let mut u = o.key("url").object();
+        let mut u = o.key(k!("url")).object();
         let (question, search) = url.search.map_or(("", ""), |search| ("?", search));
-        u.key("full")
+        u.key(k!("full"))
             .string_of(&[url.scheme, "://", url.host, url.path, question, search])?;
-        u.key("raw").string_of(&[url.path, question, search])?;
-        u.key("protocol").string_of(&[url.scheme, ":"])?;
+        u.key(k!("raw")).string_of(&[url.path, question, search])?;
+        u.key(k!("protocol")).string_of(&[url.scheme, ":"])?;
         if !url.hostname.is_empty() {
-            u.key("hostname").string(url.hostname)?;
+            u.key(k!("hostname")).string(url.hostname)?;
         }
         if let Some(port) = url.port {
-            u.key("port").u64(port.into());
+            u.key(k!("port")).u64(port.into());
         }
-        u.key("pathname").string(url.path)?;
+        u.key(k!("pathname")).string(url.path)?;
         if let Some(search) = url.search {
-            u.key("search").string(search)?;
+            u.key(k!("search")).string(search)?;
         }
         u.end();
     }
-    o.key("http_version").raw_string(http.http_version());
+    o.key(k!("http_version")).raw_string(http.http_version());
     let parts = http.request_parts();
     if parts.headers {
-        exchange_headers(o.key("headers"), http, false)?;
+        exchange_headers(o.key(k!("headers")), http, false)?;
     }
-    o.serde_if_some("cookies", parts.cookies)?;
+    o.serde_if_some(k!("cookies"), parts.cookies)?;
     if let Some(ip) = parts.remote {
-        let w = o.key("socket");
+        let w = o.key(k!("socket"));
         w.out.extend_from_slice(b"{\"remote_address\":\"");
         // An address's text needs no escaping; writing to a `Vec` cannot fail.
         let _ = write!(w.out, "{ip}");
         w.out.extend_from_slice(b"\"}");
     }
-    o.serde_if_some("body", parts.body)?;
+    o.serde_if_some(k!("body"), parts.body)?;
     o.end();
     Ok(())
 }
@@ -156,15 +168,15 @@ fn exchange_response(o: &mut Object<'_, '_>, http: &HttpExchange) -> serde_json:
     let Some(parts) = http.response_parts() else {
         return Ok(());
     };
-    let mut o = o.key("response").object();
-    o.key("status_code").u64(parts.status.into());
+    let mut o = o.key(k!("response")).object();
+    o.key(k!("status_code")).u64(parts.status.into());
     if parts.headers {
-        exchange_headers(o.key("headers"), http, true)?;
+        exchange_headers(o.key(k!("headers")), http, true)?;
     }
     if let Some(finished) = parts.finished {
-        o.key("finished").bool(finished);
+        o.key(k!("finished")).bool(finished);
     }
-    o.key("headers_sent").bool(true);
+    o.key(k!("headers_sent")).bool(true);
     o.end();
     Ok(())
 }
@@ -175,21 +187,20 @@ fn exchange_headers(
     response: bool,
 ) -> serde_json::Result<()> {
     let mut o = w.object();
-    for (name, values) in http.header_groups(response) {
+    let mut entries = http.header_entries(response).peekable();
+    while let Some((name, value)) = entries.next() {
         let w = o.key_escaped(&name)?;
-        match &values[..] {
-            [single] => w.string(single)?,
-            values => {
-                w.out.push(b'[');
-                for (i, value) in values.iter().enumerate() {
-                    if i > 0 {
-                        w.out.push(b',');
-                    }
-                    w.string(value)?;
-                }
-                w.out.push(b']');
-            }
+        if entries.peek().is_none_or(|(next, _)| *next != name) {
+            w.string(&value)?;
+            continue;
         }
+        w.out.push(b'[');
+        w.string(&value)?;
+        while let Some((_, value)) = entries.next_if(|(next, _)| *next == name) {
+            w.out.push(b',');
+            w.string(&value)?;
+        }
+        w.out.push(b']');
     }
     o.end();
     Ok(())
@@ -197,17 +208,17 @@ fn exchange_headers(
 
 fn request(w: &mut Writer<'_>, request: &Request) -> serde_json::Result<()> {
     let mut o = w.object();
-    o.key("method").keyword(&request.method)?;
-    url(o.key("url"), &request.url)?;
+    o.key(k!("method")).keyword(&request.method)?;
+    url(o.key(k!("url")), &request.url)?;
     if let Some(version) = &request.http_version {
-        o.key("http_version").keyword(version)?;
+        o.key(k!("http_version")).keyword(version)?;
     }
     if let Some(headers) = &request.headers {
-        self::headers(o.key("headers"), headers)?;
+        self::headers(o.key(k!("headers")), headers)?;
     }
-    o.serde_if_some("cookies", request.cookies.as_ref())?;
-    o.serde_if_some("socket", request.socket.as_ref())?;
-    o.serde_if_some("body", request.body.as_ref())?;
+    o.serde_if_some(k!("cookies"), request.cookies.as_ref())?;
+    o.serde_if_some(k!("socket"), request.socket.as_ref())?;
+    o.serde_if_some(k!("body"), request.body.as_ref())?;
     o.end();
     Ok(())
 }
@@ -215,22 +226,22 @@ fn request(w: &mut Writer<'_>, request: &Request) -> serde_json::Result<()> {
 fn url(w: &mut Writer<'_>, url: &Url) -> serde_json::Result<()> {
     let mut o = w.object();
     for (key, value) in [
-        ("full", url.full.as_deref()),
-        ("raw", url.raw.as_deref()),
-        ("protocol", url.protocol.as_deref()),
-        ("hostname", url.hostname.as_deref()),
+        (k!("full"), url.full.as_deref()),
+        (k!("raw"), url.raw.as_deref()),
+        (k!("protocol"), url.protocol.as_deref()),
+        (k!("hostname"), url.hostname.as_deref()),
     ] {
         if let Some(value) = value {
             o.key(key).keyword(value)?;
         }
     }
     if let Some(port) = url.port {
-        o.key("port").u64(port.into());
+        o.key(k!("port")).u64(port.into());
     }
     for (key, value) in [
-        ("pathname", url.pathname.as_deref()),
-        ("search", url.search.as_deref()),
-        ("hash", url.hash.as_deref()),
+        (k!("pathname"), url.pathname.as_deref()),
+        (k!("search"), url.search.as_deref()),
+        (k!("hash"), url.hash.as_deref()),
     ] {
         if let Some(value) = value {
             o.key(key).keyword(value)?;
@@ -243,21 +254,21 @@ fn url(w: &mut Writer<'_>, url: &Url) -> serde_json::Result<()> {
 fn response(w: &mut Writer<'_>, response: &Response) -> serde_json::Result<()> {
     let mut o = w.object();
     if let Some(status) = response.status_code {
-        o.key("status_code").u64(status.into());
+        o.key(k!("status_code")).u64(status.into());
     }
     if let Some(headers) = &response.headers {
-        self::headers(o.key("headers"), headers)?;
+        self::headers(o.key(k!("headers")), headers)?;
     }
     if let Some(finished) = response.finished {
-        o.key("finished").bool(finished);
+        o.key(k!("finished")).bool(finished);
     }
     if let Some(sent) = response.headers_sent {
-        o.key("headers_sent").bool(sent);
+        o.key(k!("headers_sent")).bool(sent);
     }
     for (key, value) in [
-        ("transfer_size", response.transfer_size),
-        ("encoded_body_size", response.encoded_body_size),
-        ("decoded_body_size", response.decoded_body_size),
+        (k!("transfer_size"), response.transfer_size),
+        (k!("encoded_body_size"), response.encoded_body_size),
+        (k!("decoded_body_size"), response.decoded_body_size),
     ] {
         if let Some(value) = value {
             o.key(key).u64(value);
@@ -378,11 +389,16 @@ impl<'a> Object<'_, 'a> {
     }
 
     /// A member named by one of our field names (plain ASCII); its value comes next.
+    /// `key` is `,"name":`, as [`k!`] writes it: one copy for the separator, the name
+    /// and the colon, without the comma for the first member.
     #[inline(always)]
     fn key(&mut self, key: &'static str) -> &mut Writer<'a> {
-        self.separate();
-        self.w.raw_string(key);
-        self.w.out.push(b':');
+        let key = if std::mem::take(&mut self.first) {
+            key.get(1..).unwrap_or(key)
+        } else {
+            key
+        };
+        self.w.out.extend_from_slice(key.as_bytes());
         self.w
     }
 
