@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use elastic_apm_core::model::HttpRequestView;
 use elastic_apm_core::{CaptureBody, Segment, current_segment};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING, USER_AGENT};
+use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, Request, Response};
 use tower_service::Service;
 
@@ -94,7 +94,9 @@ impl<S> ApmService<S> {
             tx.with_http(|http| {
                 http.record_request(&view, config.sanitizer(), config.capture_headers);
             });
-            if !body_is_empty || has_body(&parts.headers) {
+            // A body that says it has ended has nothing to capture or withhold, whatever
+            // the headers claim; one that cannot tell is taken to have something.
+            if !body_is_empty {
                 let kind = match config.capture_body {
                     CaptureBody::Off => None,
                     _ => body_kind(&parts.headers),
@@ -174,15 +176,6 @@ where
         };
         ResponseFuture::new(future, guard, segment, catch_panic, head)
     }
-}
-
-fn has_body(headers: &HeaderMap) -> bool {
-    headers.contains_key(TRANSFER_ENCODING)
-        || headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|n| n > 0)
 }
 
 /// Bodies worth reading as text; others (binary uploads) are never captured.

@@ -28,6 +28,10 @@ const MAX_HEADERS: usize = 100;
 /// they are encoded, and a bound on what a hostile header can make the agent hold.
 const MAX_VALUE_BYTES: usize = 4 * KEYWORD_MAX_CHARS;
 
+/// Bytes reserved with the request's for the response's headers, so that recording
+/// those rarely grows the buffer.
+const RESPONSE_ROOM: usize = 96;
+
 /// Headers whose offsets are kept inline; more spill to the heap.
 const INLINE_HEADERS: usize = 12;
 
@@ -122,7 +126,8 @@ impl HttpExchange {
         let scheme = request.uri.scheme_str().unwrap_or("http");
         let path = request.uri.path();
         let headers = if capture_headers {
-            text_len(request.headers)
+            // And room for a usual response's headers (content-type, content-length).
+            text_len(request.headers) + RESPONSE_ROOM
         } else {
             0
         };
