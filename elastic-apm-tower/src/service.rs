@@ -62,9 +62,13 @@ impl<S> ApmService<S> {
         if config.transaction_ignore_urls.matches_any(parts.uri.path()) {
             return None;
         }
-        let user_agent = parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
-        if user_agent.is_some_and(|ua| config.transaction_ignore_user_agents.matches_any(ua)) {
-            return None;
+        // Usually there is nothing to ignore: then the header is not even looked up.
+        let ignored_agents = &config.transaction_ignore_user_agents;
+        if !ignored_agents.is_empty() {
+            let user_agent = parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+            if user_agent.is_some_and(|ua| ignored_agents.matches_any(ua)) {
+                return None;
+            }
         }
         let name = self.layer.settings.naming.name(&info);
         let mut tx = agent.transaction(name, "request");

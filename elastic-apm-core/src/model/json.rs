@@ -62,7 +62,7 @@ fn transaction(w: &mut Writer<'_>, tx: &Transaction) -> serde_json::Result<()> {
     counts.key(k!("started")).u64(tx.span_count.started.into());
     counts.key(k!("dropped")).u64(tx.span_count.dropped.into());
     counts.end();
-    let http = tx.http.as_deref().filter(|http| !http.is_empty());
+    let http = tx.http.as_ref().filter(|http| !http.is_empty());
     if tx.context.is_some() || http.is_some() {
         self::context(o.key(k!("context")), tx.context.as_deref(), http)?;
     }
@@ -541,11 +541,11 @@ mod tests {
     fn a_recorded_exchange_is_written_as_its_context_would_be() {
         let mut tx = samples::maximal_transaction();
         // Too long a URL is cut as `context.request.url` would be.
-        tx.http = Some(Box::new(exchange(&format!("/{}", "x".repeat(1100)))));
+        tx.http = Some(exchange(&format!("/{}", "x".repeat(1100))));
         tx.context = None;
         assert_same_as_prepared(tx.clone());
         tx.context = Some(Box::new(samples::maximal_context()));
-        tx.http = Some(Box::new(exchange("/a%20b")));
+        tx.http = Some(exchange("/a%20b"));
         // The application's own request wins; the response comes from the exchange.
         if let Some(context) = &mut tx.context {
             context.response = None;

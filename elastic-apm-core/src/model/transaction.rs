@@ -66,7 +66,7 @@ pub struct Transaction {
     /// The HTTP request and response, until they become `context.request` and
     /// `context.response` (when the event is encoded or prepared).
     #[serde(skip)]
-    pub(crate) http: Option<Box<super::HttpExchange>>,
+    pub(crate) http: Option<super::HttpExchange>,
 }
 
 impl Transaction {

@@ -60,8 +60,9 @@ pub(crate) struct TxData {
     /// Boxed on first use: the transaction's shared state stays small enough for the
     /// allocator's per-thread cache, and the box goes to the event as it is.
     pub(crate) context: Option<Box<Context>>,
-    /// The HTTP exchange an integration records, boxed on first use like `context`.
-    pub(crate) http: Option<Box<model::HttpExchange>>,
+    /// The HTTP exchange an integration records. Not boxed: nearly every transaction
+    /// of a web service has one, and it moves into the event (itself a box) whole.
+    pub(crate) http: Option<model::HttpExchange>,
     links: Vec<Link>,
     pub(crate) error_captured: bool,
     dropped_stats: Vec<DroppedSpanStats>,
