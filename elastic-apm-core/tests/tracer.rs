@@ -626,3 +626,38 @@ fn slow_spans_get_a_stack_trace_fast_ones_do_not() {
         Some(Duration::from_millis(10))
     );
 }
+
+#[test]
+fn a_backlogged_reporter_counts_transactions_dropped_before_they_are_built() {
+    use elastic_apm_core::Reporter;
+    use elastic_apm_core::report::EventKind;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Events reported, and transactions dropped before they were built.
+    type Counts = Arc<[AtomicU64; 2]>;
+    struct Full(Counts);
+    impl Reporter for Full {
+        fn report(&self, _event: elastic_apm_core::model::Event) {
+            self.0[0].fetch_add(1, Ordering::Relaxed);
+        }
+        fn is_backlogged(&self) -> bool {
+            true
+        }
+        fn drop_if_backlogged(&self, kind: EventKind) -> bool {
+            assert_eq!(kind, EventKind::Transaction);
+            self.0[1].fetch_add(1, Ordering::Relaxed);
+            true
+        }
+    }
+    let counts = Counts::default();
+    let agent = elastic_apm_core::Agent::builder()
+        .read_env(false)
+        .reporter(Full(counts.clone()))
+        .build();
+    for _ in 0..3 {
+        agent.transaction("GET /", "request").start().end();
+    }
+    assert_eq!(counts[1].load(Ordering::Relaxed), 3);
+    assert_eq!(counts[0].load(Ordering::Relaxed), 0);
+}

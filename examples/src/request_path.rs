@@ -172,6 +172,10 @@ impl elastic_apm_core::Reporter for Discard {
     fn is_backlogged(&self) -> bool {
         self.backlogged
     }
+
+    fn drop_if_backlogged(&self, _kind: elastic_apm_core::report::EventKind) -> bool {
+        self.backlogged
+    }
 }
 
 /// The counting intake sink: prints its URL, then the counts when stdin closes.

@@ -97,11 +97,21 @@ pub(crate) struct HealthCounters {
 
 /// The index of an event's type in [`HealthCounters::by_type`].
 pub(crate) fn type_index(event: &Event) -> usize {
-    match event {
-        Event::Transaction(_) => 0,
-        Event::Span(_) => 1,
-        Event::Error(_) => 2,
-        Event::Metricset(_) => 3,
+    kind_index(match event {
+        Event::Transaction(_) => super::EventKind::Transaction,
+        Event::Span(_) => super::EventKind::Span,
+        Event::Error(_) => super::EventKind::Error,
+        Event::Metricset(_) => super::EventKind::Metricset,
+    })
+}
+
+/// The index of an event type in [`HealthCounters::by_type`].
+pub(crate) fn kind_index(kind: super::EventKind) -> usize {
+    match kind {
+        super::EventKind::Transaction => 0,
+        super::EventKind::Span => 1,
+        super::EventKind::Error => 2,
+        super::EventKind::Metricset => 3,
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use self::health::{EventCounts, Health};
-pub(crate) use self::health::{HealthCounters, type_index};
+pub(crate) use self::health::{HealthCounters, kind_index, type_index};
 use crate::model::Event;
 
 /// The future returned by [`Reporter::flush`]: `true` when everything reported before
@@ -61,10 +61,33 @@ pub trait Reporter: Send + Sync + 'static {
         false
     }
 
+    /// Counts an event of this kind as dropped, before it is built, when the reporter
+    /// has no room for it (see [`is_backlogged`](Self::is_backlogged)), and says
+    /// whether it did: while APM Server is down the application is spared building
+    /// events only to drop them. The default never does.
+    fn drop_if_backlogged(&self, kind: EventKind) -> bool {
+        let _ = kind;
+        false
+    }
+
     /// Flushes, then stops: later events are dropped. The default only flushes.
     fn shutdown(&self, timeout: Duration) -> Flush {
         self.flush(timeout)
     }
+}
+
+/// The type of an event, for [`Reporter::drop_if_backlogged`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A transaction.
+    Transaction,
+    /// A span.
+    Span,
+    /// An error.
+    Error,
+    /// A metricset.
+    Metricset,
 }
 
 /// The reporter of an agent with no transport: it drops every event and counts it.

@@ -215,6 +215,13 @@ impl Agent {
         self.inner.reporter.is_backlogged()
     }
 
+    /// Counts an event as dropped before it is built when the reporter has no room for
+    /// it; never when breakdown metrics are worked out from events as they are handed
+    /// over (they would miss it).
+    pub(crate) fn drop_if_backlogged(&self, kind: crate::report::EventKind) -> bool {
+        !self.inner.observe_events && self.inner.reporter.drop_if_backlogged(kind)
+    }
+
     pub(crate) fn report(&self, event: crate::model::Event) {
         if self.inner.observe_events {
             self.inner.shared.metrics.breakdown.observe(&event);

@@ -226,6 +226,12 @@ impl TxInner {
         if !sampled && self.agent.server_version().is_some_and(|v| v.major() >= 8) {
             return;
         }
+        if self
+            .agent
+            .drop_if_backlogged(crate::report::EventKind::Transaction)
+        {
+            return;
+        }
         let mut data = self.lock();
         let outcome = Outcome::or_inferred(
             data.outcome.or(data.instrumentation_outcome),

@@ -30,7 +30,7 @@ pub use self::encoder::{EncodeError, IntakeEncoder, MAX_EVENT_SIZE};
 use crate::error::TransportError;
 use crate::live::Shared;
 use crate::model::Event;
-use crate::report::{Flush, Health, HealthCounters, Reporter, type_index};
+use crate::report::{EventKind, Flush, Health, HealthCounters, Reporter, kind_index, type_index};
 
 /// The reporter that sends events to APM Server; the agent's default.
 pub(crate) struct Transport {
@@ -159,6 +159,16 @@ impl Reporter for Transport {
 
     fn is_backlogged(&self) -> bool {
         self.events.capacity() == 0
+    }
+
+    fn drop_if_backlogged(&self, kind: EventKind) -> bool {
+        if self.events.capacity() != 0 {
+            return false;
+        }
+        // As `offer` counts an event the full queue refuses.
+        HealthCounters::add(&self.health.by_type[kind_index(kind)], 1);
+        HealthCounters::add(&self.health.dropped_queue_full, 1);
+        true
     }
 
     fn flush(&self, timeout: Duration) -> Flush {
