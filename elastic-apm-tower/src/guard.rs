@@ -17,7 +17,6 @@ pub(crate) enum BodyKind {
 }
 
 pub(crate) struct TxGuard {
-    agent: Agent,
     tx: Transaction,
     capture: Option<(CaptureHandle, BodyKind)>,
     capture_body: CaptureBody,
@@ -31,7 +30,6 @@ pub(crate) struct TxGuard {
 
 impl TxGuard {
     pub(crate) fn new(
-        agent: Agent,
         tx: Transaction,
         capture: Option<(CaptureHandle, BodyKind)>,
         capture_body: CaptureBody,
@@ -40,7 +38,6 @@ impl TxGuard {
         captures_context: bool,
     ) -> Self {
         TxGuard {
-            agent,
             tx,
             capture,
             capture_body,
@@ -62,7 +59,11 @@ impl TxGuard {
             .set_instrumentation_outcome(classify::outcome(status));
         if self.captures_context {
             // Headers only when capture_headers (which is what a sanitizer means there).
-            let config = self.capture_headers.then(|| self.agent.config());
+            let config = self
+                .tx
+                .agent()
+                .filter(|_| self.capture_headers)
+                .map(Agent::config);
             let sanitizer = config.as_ref().map(|c| c.sanitizer());
             self.tx
                 .with_http(|http| http.record_response(status, headers, sanitizer));
@@ -90,7 +91,11 @@ impl TxGuard {
         } else {
             None
         };
-        let mut builder = configure(self.agent.error(error).parent(self.tx.segment()));
+        // The transaction is real (the layer only guards those): it has its agent.
+        let Some(agent) = self.tx.agent() else {
+            return;
+        };
+        let mut builder = configure(agent.error(error).parent(self.tx.segment()));
         if let Some(body) = body {
             // On the error's copy of the request only: the transaction keeps its own.
             builder = builder.with_context(move |c| {
@@ -126,7 +131,11 @@ impl TxGuard {
         }
         let text = String::from_utf8_lossy(&captured.bytes);
         let text = match kind {
-            BodyKind::Form => self.agent.config().sanitizer().sanitize_form(&text),
+            BodyKind::Form => match self.tx.agent() {
+                Some(agent) => agent.config().sanitizer().sanitize_form(&text),
+                // Nothing records it; nothing to leak either.
+                None => String::new(),
+            },
             BodyKind::Text => text.into_owned(),
         };
         Some(serde_json::Value::String(text))

@@ -114,7 +114,6 @@ impl<S> ApmService<S> {
         }
         let limit = config.long_field_max_length;
         let guard = TxGuard::new(
-            agent.clone(),
             tx,
             capture.clone(),
             config.capture_body,

@@ -59,11 +59,14 @@ pub struct HttpRequestView<'a> {
 /// `response` the application sets in the context itself takes precedence.
 #[derive(Clone, Default, PartialEq)]
 pub struct HttpExchange {
-    /// Scheme, host, path, then each header's name and value, one after another.
+    /// Scheme, path, the URI's host (if it has one), each header's name and value one
+    /// after another, then the `Host` header's value if it was not among them.
     text: Vec<u8>,
     scheme_end: u32,
-    host_end: u32,
     path_end: u32,
+    /// Where the host is in `text`: the URI's, or the `Host` header's value.
+    host: Option<(u32, u32)>,
+    headers_start: u32,
     headers: SmallVec<[HeaderEnds; INLINE_HEADERS]>,
     method: Option<Method>,
     version: Version,
@@ -113,16 +116,11 @@ impl HttpExchange {
         self.version = request.version;
         self.remote = request.remote_addr.map(|addr| addr.ip());
         // An absolute-form URI's authority may carry user:password@: never recorded.
-        let host = request
-            .uri
-            .authority()
-            .map(|a| {
-                a.as_str()
-                    .rsplit_once('@')
-                    .map_or(a.as_str(), |(_, host)| host)
-            })
-            .or_else(|| request.headers.get(HOST).and_then(|h| h.to_str().ok()))
-            .unwrap_or("");
+        let authority = request.uri.authority().map(|a| {
+            a.as_str()
+                .rsplit_once('@')
+                .map_or(a.as_str(), |(_, host)| host)
+        });
         let scheme = request.uri.scheme_str().unwrap_or("http");
         let path = request.uri.path();
         let headers = if capture_headers {
@@ -132,15 +130,16 @@ impl HttpExchange {
             0
         };
         self.text
-            .reserve(scheme.len() + host.len() + path.len() + headers);
+            .reserve(scheme.len() + path.len() + authority.map_or(0, str::len) + headers);
         self.text.extend_from_slice(scheme.as_bytes());
         self.scheme_end = self.end();
-        self.text
-            .extend_from_slice(&host.as_bytes()[..host.len().min(MAX_VALUE_BYTES)]);
-        self.host_end = self.end();
-        self.text
-            .extend_from_slice(&path.as_bytes()[..path.len().min(MAX_VALUE_BYTES)]);
+        self.push_capped(path.as_bytes());
         self.path_end = self.end();
+        if let Some(host) = authority {
+            self.push_capped(host.as_bytes());
+            self.host = Some((self.path_end, self.end()));
+        }
+        self.headers_start = self.end();
         self.search = request.uri.query().map(|q| sanitizer.sanitize_form(q));
         if capture_headers {
             self.request_headers = true;
@@ -148,6 +147,18 @@ impl HttpExchange {
                 self.cookies = cookies(request.headers, sanitizer);
             }
         }
+        if self.host.is_none() {
+            // The headers were not recorded, or the Host header's value was secret.
+            let host = request.headers.get(HOST).and_then(|h| h.to_str().ok());
+            let start = self.end();
+            self.push_capped(host.unwrap_or("").as_bytes());
+            self.host = Some((start, self.end()));
+        }
+    }
+
+    fn push_capped(&mut self, bytes: &[u8]) {
+        self.text
+            .extend_from_slice(&bytes[..bytes.len().min(MAX_VALUE_BYTES)]);
     }
 
     /// Records the response: its status and, with a `sanitizer` (`capture_headers`),
@@ -197,18 +208,23 @@ impl HttpExchange {
                 cookie = true;
                 continue;
             }
+            let is_host = request && name == HOST;
             let name = name.as_str();
             self.text.extend_from_slice(name.as_bytes());
             let name_end = self.end();
             let redact = sanitizer.is_sensitive(name);
             if !redact {
-                let value = value.as_bytes();
-                self.text
-                    .extend_from_slice(&value[..value.len().min(MAX_VALUE_BYTES)]);
+                self.push_capped(value.as_bytes());
+            }
+            let value_end = self.end();
+            // The URL's host, unless the URI had one: the first Host value, as
+            // `HeaderMap::get` would give it, and only as valid text.
+            if is_host && !redact && self.host.is_none() && value.to_str().is_ok() {
+                self.host = Some((name_end, value_end));
             }
             self.headers.push(HeaderEnds {
                 name_end,
-                value_end: self.end(),
+                value_end,
                 flags: flags | if redact { REDACT } else { 0 },
             });
         }
@@ -235,10 +251,10 @@ impl HttpExchange {
     /// are, without building the strings of [`Url`].
     pub(crate) fn short_url(&self) -> Option<ShortUrl<'_>> {
         let url = std::str::from_utf8(self.slice(0, self.path_end)).ok()?;
-        let part = |start: u32, end: u32| url.get(start as usize..end as usize);
-        let scheme = part(0, self.scheme_end)?;
-        let host = part(self.scheme_end, self.host_end)?;
-        let path = part(self.host_end, self.path_end)?;
+        let scheme = url.get(..self.scheme_end as usize)?;
+        let path = url.get(self.scheme_end as usize..)?;
+        let (start, end) = self.host.unwrap_or_default();
+        let host = std::str::from_utf8(self.slice(start, end)).ok()?;
         let search = self.search.as_deref();
         let full = scheme.len() + 3 + host.len() + path.len() + search.map_or(0, |s| s.len() + 1);
         if full > KEYWORD_MAX_CHARS {
@@ -297,7 +313,7 @@ impl HttpExchange {
             Some(part) => Cow::Borrowed(part),
             None => lossy(self.slice(start, end)),
         };
-        let mut start = self.path_end;
+        let mut start = self.headers_start;
         self.headers.iter().filter_map(move |ends| {
             let (name_start, value_start) = (start, ends.name_end);
             start = ends.value_end;
@@ -350,9 +366,10 @@ impl HttpExchange {
     fn url(&self) -> Url {
         let text = |start, end| lossy(self.slice(start, end));
         let scheme = text(0, self.scheme_end);
-        let host = text(self.scheme_end, self.host_end);
+        let (host_start, host_end) = self.host.unwrap_or_default();
+        let host = text(host_start, host_end);
         let host = truncate(&host, KEYWORD_MAX_CHARS);
-        let path = text(self.host_end, self.path_end);
+        let path = text(self.scheme_end, self.path_end);
         let path = truncate(&path, KEYWORD_MAX_CHARS);
         let (hostname, port) = split_host(&host);
         let search = self.search.as_deref();

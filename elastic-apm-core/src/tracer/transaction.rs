@@ -511,6 +511,12 @@ impl Transaction {
             .is_some_and(|tx| tx.is_sampled() && !tx.agent.is_backlogged())
     }
 
+    /// The agent the transaction reports to (none for a transaction that records
+    /// nothing).
+    pub fn agent(&self) -> Option<&Agent> {
+        self.inner.as_ref().map(|tx| &tx.agent)
+    }
+
     /// The trace id.
     pub fn trace_id(&self) -> Option<TraceId> {
         self.inner.as_ref().map(|tx| tx.trace_id)
