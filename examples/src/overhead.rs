@@ -283,20 +283,36 @@ async fn drive(
             .iter()
             .any(|(v, _, b)| *b == baseline && *v != baseline)
     };
-    let order: Vec<&str> = variants
-        .iter()
-        .map(|(v, _, _)| *v)
-        .chain(
+    // Each baseline, then its variants in an order turned by one every round (a place
+    // in the round that runs cheaper or dearer, as the second did in paced runs, is
+    // shared out), then each compared baseline again.
+    let order = |round: u64| -> Vec<&str> {
+        let mut order = Vec::new();
+        for (baseline, _, _) in variants.iter().filter(|(v, _, b)| v == b) {
+            order.push(*baseline);
+            let mut group: Vec<&str> = variants
+                .iter()
+                .filter(|(v, _, b)| b == baseline && v != baseline)
+                .map(|(v, _, _)| *v)
+                .collect();
+            if !group.is_empty() {
+                let turn = (round % group.len() as u64) as usize;
+                group.rotate_left(turn);
+            }
+            order.extend(group);
+        }
+        order.extend(
             variants
                 .iter()
                 .filter(|(v, _, b)| v == b && compared(v))
                 .map(|(v, _, _)| *v),
-        )
-        .collect();
+        );
+        order
+    };
     for round in 0..rounds {
         for &mode in &modes {
             let mut this_round: Vec<(&str, f64)> = Vec::new();
-            for &variant in &order {
+            for variant in order(round) {
                 let (sink, sink_url) = match variant {
                     "apm-down" => (&sink, down.clone()),
                     "apm-gzip" => (&remote_sink, remote_sink.url()),
@@ -350,7 +366,7 @@ async fn drive(
         out,
         "# Overhead\n\nRegenerate with `cargo run --release -p examples --bin overhead -- --write docs/overhead.md`.\n\n\
          {} CPU(s), {cpu_model}; {CONNECTIONS} keep-alive connections; {}s per run after 1 s of warm-up; \
-         {rounds} rounds, variants alternating, each baseline again after its variants; medians, and \"vs bare\" is the median of each round's ratio \
+         {rounds} rounds, variants alternating (their order turned by one each round), each baseline again after its variants; medians, and \"vs bare\" is the median of each round's ratio \
          to the baseline interpolated to the variant's place in the round{}. Server CPU per request (the scheduler's account of the server's threads) includes the \
          reporter thread's work, measured until 1.5 s after the load stops. \"Events exported\" \
          is transactions received by the counting intake sink per request served.",
