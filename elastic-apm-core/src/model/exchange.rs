@@ -105,13 +105,17 @@ impl std::fmt::Debug for HttpExchange {
 
 impl HttpExchange {
     /// Records the request: method, URL and, when `capture_headers`, its headers
-    /// (`Cookie` as sanitised `cookies`). Secret values are redacted here.
+    /// (`Cookie` as sanitised `cookies`). Secret values are redacted here. Call it
+    /// first: it replaces whatever was recorded before.
     pub fn record_request(
         &mut self,
         request: &HttpRequestView<'_>,
         sanitizer: &Sanitizer,
         capture_headers: bool,
     ) {
+        if !self.text.is_empty() || !self.headers.is_empty() || self.method.is_some() {
+            *self = HttpExchange::default();
+        }
         self.method = Some(request.method.clone());
         self.version = request.version;
         self.remote = request.remote_addr.map(|addr| addr.ip());
@@ -618,6 +622,35 @@ mod tests {
         assert!(value.ends_with('…'));
         let path = request.url.pathname.unwrap();
         assert_eq!(path.chars().count(), KEYWORD_MAX_CHARS);
+    }
+
+    #[test]
+    fn recording_a_request_again_replaces_the_first() {
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, "first:1".parse().unwrap());
+        let mut exchange = recorded("/first", &headers, true);
+        let mut again = HeaderMap::new();
+        again.insert(HOST, "second:2".parse().unwrap());
+        let uri: Uri = "/second".parse().unwrap();
+        let view = HttpRequestView {
+            method: &Method::GET,
+            uri: &uri,
+            version: Version::HTTP_11,
+            headers: &again,
+            remote_addr: None,
+        };
+        let sanitizer = Agent::disabled().config().sanitizer().clone();
+        exchange.record_request(&view, &sanitizer, true);
+        assert_eq!(exchange, recorded_with(&view, &sanitizer));
+        let request = exchange.to_request().unwrap();
+        assert_eq!(request.url.full.as_deref(), Some("http://second:2/second"));
+        assert_eq!(request.headers.unwrap().iter().count(), 1);
+    }
+
+    fn recorded_with(view: &HttpRequestView<'_>, sanitizer: &Sanitizer) -> HttpExchange {
+        let mut exchange = HttpExchange::default();
+        exchange.record_request(view, sanitizer, true);
+        exchange
     }
 
     #[test]
