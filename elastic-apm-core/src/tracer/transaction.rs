@@ -603,7 +603,10 @@ impl Transaction {
     }
 
     /// Edits the context (request, response, ...) in place. Only sampled transactions
-    /// run `f`: unsampled ones send no context, so integrations skip the work.
+    /// run `f`: unsampled ones send no context, so integrations skip the work. The
+    /// request and response an integration records with [`with_http`](Self::with_http)
+    /// are not in it until the event is prepared; a `request` or `response` set here
+    /// replaces them.
     pub fn with_context(&self, f: impl FnOnce(&mut Context)) {
         if self.is_sampled() {
             self.with_data(|d| f(d.context()));
