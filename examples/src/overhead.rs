@@ -7,10 +7,10 @@
 //! exists, one tokio worker), the load generator, a counting intake sink and the
 //! downstream service in this one (CPU 1). Server CPU per request comes from the
 //! scheduler's account of each thread (`/proc/<pid>/task/*/schedstat`) and includes the
-//! reporter's work after the load stops. Each
-//! variant runs saturated (32 connections as fast as they go) and paced (the same
-//! connections at `--pace` requests per second in all); variants alternate over rounds
-//! and the table shows medians.
+//! reporter's work after the load stops. Each variant runs saturated (32 connections as
+//! fast as they go) and paced (the same connections at `--pace` requests per second in
+//! all), between two runs of its baseline; variants take turns over rounds and the table
+//! shows medians.
 //!
 //! Variants: `bare` (a small JSON handler), `ApmLayer` (the same with `ApmLayer`,
 //! sending to a sink on 127.0.0.1, which per the spec gets uncompressed bodies), the

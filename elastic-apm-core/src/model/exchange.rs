@@ -113,7 +113,7 @@ impl HttpExchange {
         sanitizer: &Sanitizer,
         capture_headers: bool,
     ) {
-        if !self.text.is_empty() || !self.headers.is_empty() || self.method.is_some() {
+        if !self.is_empty() || !self.text.is_empty() {
             *self = HttpExchange::default();
         }
         self.method = Some(request.method.clone());
@@ -345,7 +345,7 @@ impl HttpExchange {
             method: method_name(method),
             url: self.url(),
             http_version: Some(http_version(self.version).into()),
-            headers: self.request_headers.then(|| self.headers(0)),
+            headers: self.request_headers.then(|| self.headers(false)),
             cookies: self.cookies.clone(),
             socket: self.remote.map(|ip| Socket {
                 remote_address: Some(ip.to_string()),
@@ -360,7 +360,7 @@ impl HttpExchange {
         let status = self.status?;
         Some(Response {
             status_code: Some(status),
-            headers: self.response_headers.then(|| self.headers(RESPONSE)),
+            headers: self.response_headers.then(|| self.headers(true)),
             finished: self.finished,
             headers_sent: Some(true),
             ..Response::default()
@@ -403,10 +403,10 @@ impl HttpExchange {
         }
     }
 
-    /// The request's (`flags` 0) or the response's (`RESPONSE`) headers.
-    fn headers(&self, flags: u8) -> Headers {
+    /// The request's (`response` false) or the response's headers.
+    fn headers(&self, response: bool) -> Headers {
         let mut headers = Headers::new();
-        for (name, value) in self.header_entries(flags == RESPONSE) {
+        for (name, value) in self.header_entries(response) {
             headers.append(&name, &value);
         }
         headers

@@ -162,7 +162,7 @@ impl Reporter for Transport {
     }
 
     fn drop_if_backlogged(&self, kind: EventKind) -> bool {
-        if self.events.capacity() != 0 {
+        if !self.is_backlogged() {
             return false;
         }
         // As `offer` counts an event the full queue refuses.
