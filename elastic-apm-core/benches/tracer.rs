@@ -1,12 +1,16 @@
 //! The hot path: start a transaction, start and end ten spans, end the transaction,
-//! hand every event to the reporter.
+//! hand every event to the reporter: one that drops them, and the APM Server
+//! transport's queue.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use elastic_apm_core::Agent;
 use elastic_apm_core::model::Event;
+use elastic_apm_core::{Agent, CloudProvider};
 
 fn agent(enabled: bool) -> Agent {
     agent_with(enabled, true)
@@ -34,17 +38,7 @@ fn transaction_with_spans(c: &mut Criterion) {
             &without_breakdown,
         ),
     ] {
-        c.bench_function(name, |b| {
-            b.iter(|| {
-                let tx = agent.start_transaction("GET /products/{id}", "request");
-                for _ in 0..10 {
-                    let span = tx.start_span("SELECT FROM products", "db");
-                    black_box(&span);
-                    span.end();
-                }
-                tx.end();
-            });
-        });
+        c.bench_function(name, |b| b.iter(|| one_request(agent)));
     }
 
     c.bench_function("transaction + 10 spans via current context", |b| {
@@ -71,6 +65,114 @@ fn transaction_with_spans(c: &mut Criterion) {
     });
 }
 
+/// The hot path as the issue counts it.
+#[inline(never)]
+fn one_request(agent: &Agent) {
+    let tx = agent.start_transaction("GET /products/{id}", "request");
+    for _ in 0..10 {
+        let span = tx.start_span("SELECT FROM products", "db");
+        black_box(&span);
+        span.end();
+    }
+    tx.end();
+}
+
+/// Transactions per timed stretch: 506 events, just short of the queue length at which
+/// the reporter thread is woken at once; it writes them after the stretch, untimed (a
+/// flush), as it does between the batches of a server under load. As there, the
+/// application's thread drops the events the reporter has written (the transport's
+/// `spent` queue), and that is timed.
+const STRETCH: u64 = 46;
+
+fn queued_for_apm_server(c: &mut Criterion) {
+    let agent = Agent::builder()
+        .read_env(false)
+        .service_name("bench")
+        .server_url(intake_sink())
+        .cloud_provider(CloudProvider::None)
+        .central_config(false)
+        .build();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("queued");
+    // Most of the wall time is the reporter's, untimed.
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    group.bench_function("transaction + 10 spans, queued for APM Server", |b| {
+        b.iter_custom(|iterations| {
+            let mut timed = Duration::ZERO;
+            let mut left = iterations;
+            while left > 0 {
+                let stretch = left.min(STRETCH);
+                let start = Instant::now();
+                for _ in 0..stretch {
+                    one_request(&agent);
+                }
+                timed += start.elapsed();
+                left -= stretch;
+                assert!(runtime.block_on(agent.flush(Duration::from_secs(10))));
+                let health = agent.health();
+                assert_eq!(health.dropped(), 0, "{health:?}");
+            }
+            timed
+        });
+    });
+    group.finish();
+}
+
+/// A stand-in APM Server on loopback: reads every request and answers `202 Accepted`.
+fn intake_sink() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    url
+}
+
+/// HTTP/1.1 requests on one connection, bodies chunked or of a known length.
+fn serve(stream: TcpStream) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    let mut line = String::new();
+    loop {
+        let (mut chunked, mut length) = (false, 0);
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let header = line.to_ascii_lowercase();
+            if header == "\r\n" {
+                break;
+            }
+            chunked |= header.starts_with("transfer-encoding:") && header.contains("chunked");
+            if let Some(value) = header.strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        if chunked {
+            loop {
+                line.clear();
+                reader.read_line(&mut line)?;
+                let size = u64::from_str_radix(line.trim(), 16).unwrap();
+                // The chunk and its CRLF; after the last (empty) chunk, the final CRLF.
+                std::io::copy(&mut (&mut reader).take(size + 2), &mut std::io::sink())?;
+                if size == 0 {
+                    break;
+                }
+            }
+        } else {
+            std::io::copy(&mut (&mut reader).take(length), &mut std::io::sink())?;
+        }
+        writer.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")?;
+    }
+}
+
 fn capture_error(c: &mut Criterion) {
     let agent = agent(true);
     let tx = agent.start_transaction("POST /orders", "request");
@@ -84,5 +186,10 @@ fn capture_error(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, transaction_with_spans, capture_error);
+criterion_group!(
+    benches,
+    transaction_with_spans,
+    queued_for_apm_server,
+    capture_error
+);
 criterion_main!(benches);

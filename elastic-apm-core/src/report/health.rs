@@ -77,9 +77,11 @@ impl Health {
 /// touches one or two of them, and reads the queue's high-water mark.
 #[derive(Debug, Default)]
 pub(crate) struct HealthCounters {
-    /// Events offered to the queue, by [`type_index`].
-    pub(crate) by_type: [AtomicU64; 4],
-    pub(crate) dequeued: AtomicU64,
+    /// Events offered to the queue, by [`type_index`]: written by the application's
+    /// threads for every event.
+    pub(crate) by_type: Padded<[AtomicU64; 4]>,
+    /// Written by the reporter for every event.
+    pub(crate) dequeued: Padded<AtomicU64>,
     pub(crate) events_sent: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_error: AtomicU64,
@@ -93,6 +95,20 @@ pub(crate) struct HealthCounters {
     /// The queue's highest and lowest length since metrics were last gathered.
     pub(crate) queue_max: AtomicU64,
     pub(crate) queue_min: AtomicU64,
+}
+
+/// A value alone on its cache lines (two: the prefetcher fetches lines in pairs), so
+/// that the reporter's writes and the application's do not take turns at one line.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 /// The index of an event's type in [`HealthCounters::by_type`].

@@ -5,9 +5,9 @@
 //! works the same under a multi-threaded runtime, a current-thread runtime (where a
 //! task of ours would compete with the application's), or none at all, and compression
 //! never takes a worker thread from the application. Handing an event over is one
-//! `try_send` on a bounded channel: no lock, no allocation, and when the queue is full
-//! the event is dropped and counted, never waited for. The reporter is woken in
-//! batches, not per event (`doorbell.rs`).
+//! push onto a bounded array queue (a compare-and-swap and a store): no lock, no
+//! allocation, and when the queue is full the event is dropped and counted, never
+//! waited for. The reporter is woken in batches, not per event (`doorbell.rs`).
 
 mod body;
 mod central_config;
@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crossbeam_queue::ArrayQueue;
 use tokio::sync::{mpsc, oneshot};
 
 pub use self::encoder::{EncodeError, IntakeEncoder, MAX_EVENT_SIZE};
@@ -34,7 +35,7 @@ use crate::report::{EventKind, Flush, Health, HealthCounters, Reporter, kind_ind
 
 /// The reporter that sends events to APM Server; the agent's default.
 pub(crate) struct Transport {
-    events: mpsc::Sender<Event>,
+    events: Arc<ArrayQueue<Event>>,
     doorbell: Arc<doorbell::Doorbell>,
     spent: Arc<spent::Spent>,
     commands: mpsc::UnboundedSender<Command>,
@@ -83,7 +84,8 @@ impl Transport {
     pub(crate) fn start(shared: Arc<Shared>) -> Result<Self, TransportError> {
         let config = shared.live.local();
         let client = client::HttpClient::new(config)?;
-        let (events_tx, events_rx) = mpsc::channel(config.max_queue_size);
+        // The configuration never lets it be zero; an array queue of none would panic.
+        let events = Arc::new(ArrayQueue::new(config.max_queue_size.max(1)));
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let health = Arc::new(HealthCounters::default());
         let doorbell = Arc::new(doorbell::Doorbell::new(config.max_queue_size));
@@ -93,8 +95,7 @@ impl Transport {
             shared,
             health.clone(),
             worker::Queue {
-                sender: events_tx.downgrade(),
-                events: events_rx,
+                events: events.clone(),
                 doorbell: doorbell.clone(),
                 spent: spent.clone(),
             },
@@ -117,7 +118,7 @@ impl Transport {
             })
             .map_err(|e| TransportError::Start(e.to_string()))?;
         Ok(Transport {
-            events: events_tx,
+            events,
             doorbell,
             spent,
             commands: commands_tx,
@@ -158,7 +159,7 @@ impl Reporter for Transport {
     }
 
     fn is_backlogged(&self) -> bool {
-        self.events.capacity() == 0
+        self.events.is_full()
     }
 
     fn drop_if_backlogged(&self, kind: EventKind) -> bool {
@@ -184,22 +185,22 @@ impl Reporter for Transport {
 /// Puts an event in the queue, counting it, and counting it dropped when the queue is
 /// full. Never waits.
 pub(crate) fn offer(
-    events: &mpsc::Sender<Event>,
+    events: &ArrayQueue<Event>,
     doorbell: &doorbell::Doorbell,
     health: &HealthCounters,
     event: Event,
 ) {
     HealthCounters::add(&health.by_type[type_index(&event)], 1);
-    let capacity = events.max_capacity() as u64;
-    match events.try_send(event) {
+    match events.push(event) {
         Ok(()) => {
-            let len = capacity - events.capacity() as u64;
+            let len = events.len() as u64;
             health.queue_grew_to(len);
             doorbell.queued(len);
         }
-        Err(_) => {
+        Err(refused) => {
+            drop(refused);
             HealthCounters::add(&health.dropped_queue_full, 1);
-            health.queue_grew_to(capacity);
+            health.queue_grew_to(events.capacity() as u64);
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use crossbeam_queue::ArrayQueue;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use http::{Method, Uri};
 use tokio::sync::mpsc;
@@ -33,10 +34,7 @@ pub(super) struct Worker {
     client: HttpClient,
     shared: Arc<Shared>,
     health: Arc<HealthCounters>,
-    events: mpsc::Receiver<Event>,
-    /// The queue's sending side, for metricsets; weak, so that the queue still closes
-    /// when the agent's last handle is dropped.
-    queue: mpsc::WeakSender<Event>,
+    events: Arc<ArrayQueue<Event>>,
     commands: mpsc::UnboundedReceiver<Command>,
     intake: Uri,
     /// When the open request was opened, for `agent.events.requests.duration`.
@@ -57,9 +55,7 @@ pub(super) struct Worker {
 
 /// The event queue as the worker sees it.
 pub(super) struct Queue {
-    /// Weak, so that the queue still closes when the agent's last handle is dropped.
-    pub(super) sender: mpsc::WeakSender<Event>,
-    pub(super) events: mpsc::Receiver<Event>,
+    pub(super) events: Arc<ArrayQueue<Event>>,
     pub(super) doorbell: Arc<Doorbell>,
     pub(super) spent: Arc<Spent>,
 }
@@ -77,7 +73,6 @@ impl Worker {
         shared: Arc<Shared>,
         health: Arc<HealthCounters>,
         Queue {
-            sender: queue,
             events,
             doorbell,
             spent,
@@ -90,7 +85,6 @@ impl Worker {
             shared,
             health,
             events,
-            queue,
             commands,
             intake,
             opened_at: None,
@@ -152,8 +146,8 @@ impl Worker {
                         command.reply.answer(delivered);
                     }
                     if stop {
-                        self.events.close();
-                        // Accepted by the queue after the drain above.
+                        // Accepted by the queue after the drain above (the transport
+                        // turns events away once it is stopped).
                         self.count_queued_as_lost();
                         return;
                     }
@@ -233,7 +227,7 @@ impl Worker {
             if self.retry_at.is_some() {
                 return;
             }
-            let Ok(event) = self.events.try_recv() else {
+            let Some(event) = self.events.pop() else {
                 break;
             };
             self.write(event).await;
@@ -251,7 +245,7 @@ impl Worker {
     /// written straight away once the queue is gone (the agent was dropped).
     async fn gather_metrics(&mut self) {
         let config = self.shared.live.local();
-        let capacity = config.max_queue_size.max(1) as f64;
+        let capacity = self.events.capacity() as f64;
         let (min, max) = self.health.take_queue_range(self.events.len() as u64);
         let usage = crate::metrics::QueueUsage {
             min: min as f64 / capacity,
@@ -262,29 +256,28 @@ impl Worker {
             .metrics
             .collect(config, self.health.read(), Some(usage));
         // Once the agent is gone, straight into the request: the queue is drained for good.
-        let queue = self.queue.upgrade().filter(|_| !self.doorbell.is_closed());
+        let queued = !self.doorbell.is_closed();
         for set in sets {
             let event = Event::Metricset(Box::new(set));
-            match &queue {
-                Some(queue) => super::offer(queue, &self.doorbell, &self.health, event),
-                None => {
-                    HealthCounters::add(&self.health.by_type[type_index(&event)], 1);
-                    self.write(event).await;
-                }
+            if queued {
+                super::offer(&self.events, &self.doorbell, &self.health, event);
+            } else {
+                HealthCounters::add(&self.health.by_type[type_index(&event)], 1);
+                self.write(event).await;
             }
         }
     }
 
     /// Writes every queued event into the intake request, ignoring any back-off.
     async fn write_queued(&mut self) {
-        while let Ok(event) = self.events.try_recv() {
+        while let Some(event) = self.events.pop() {
             self.write(event).await;
         }
     }
 
     /// Takes what is left in the queue, never to be sent: lost, but counted.
     fn count_queued_as_lost(&mut self) {
-        while self.events.try_recv().is_ok() {
+        while self.events.pop().is_some() {
             HealthCounters::add(&self.health.dequeued, 1);
             HealthCounters::add(&self.health.dropped_error, 1);
         }
