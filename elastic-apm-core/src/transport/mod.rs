@@ -152,6 +152,14 @@ impl Reporter for Transport {
         }
         self.spent.drop_one();
         offer(&self.events, &self.doorbell, &self.health, event);
+        if self.stopped.load(Ordering::SeqCst) {
+            // Shut down meanwhile: the reporter may have taken the last of the queue
+            // already, and this event would be neither sent nor counted. One comes out
+            // again, whichever it is, and is counted lost.
+            if self.events.pop().is_some() {
+                HealthCounters::add(&self.health.dropped_queue_full, 1);
+            }
+        }
     }
 
     fn health(&self) -> Health {
@@ -177,7 +185,7 @@ impl Reporter for Transport {
     }
 
     fn shutdown(&self, timeout: Duration) -> Flush {
-        self.stopped.store(true, Ordering::Relaxed);
+        self.stopped.store(true, Ordering::SeqCst);
         self.command(CommandKind::Shutdown, timeout)
     }
 }

@@ -147,7 +147,8 @@ impl Worker {
                     }
                     if stop {
                         // Accepted by the queue after the drain above (the transport
-                        // turns events away once it is stopped).
+                        // turns events away once it is stopped, and counts one that
+                        // slipped in as it stopped).
                         self.count_queued_as_lost();
                         return;
                     }
