@@ -98,9 +98,9 @@ async fn the_reporter_takes_events_under_steady_load_and_after_going_idle() {
         "{:?}",
         agent.health()
     );
-    // Quiet for a few batch delays (50 ms: a drain finds the queue empty and the
+    // Quiet for a few batch delays (200 ms: a drain finds the queue empty and the
     // reporter goes idle), then one event alone, which must ring.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     record(&agent, 0);
     let all = || agent.health().events_total == 101 && agent.health().queue_len == 0;
     assert!(
