@@ -15,6 +15,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use elastic_apm_core::model::Event;
 use elastic_apm_core::{Agent, CloudProvider};
 
+#[path = "support/hot_path.rs"]
+mod hot_path;
+use hot_path::one_request;
+
 fn agent(enabled: bool) -> Agent {
     agent_with(enabled, true)
 }
@@ -66,18 +70,6 @@ fn transaction_with_spans(c: &mut Criterion) {
             tx.end();
         });
     });
-}
-
-/// The hot path as the issue counts it.
-#[inline(never)]
-fn one_request(agent: &Agent) {
-    let tx = agent.start_transaction("GET /products/{id}", "request");
-    for _ in 0..10 {
-        let span = tx.start_span("SELECT FROM products", "db");
-        black_box(&span);
-        span.end();
-    }
-    tx.end();
 }
 
 /// Transactions per timed stretch: 506 events, just short of the queue length at which

@@ -32,16 +32,13 @@ impl Reporter for Discard {
     }
 }
 
+#[path = "../benches/support/hot_path.rs"]
+mod support;
+
 #[inline(never)]
 fn run(agent: &Agent, iterations: u64) {
     for _ in 0..iterations {
-        let tx = agent.start_transaction("GET /products/{id}", "request");
-        for _ in 0..10 {
-            let span = tx.start_span("SELECT FROM products", "db");
-            black_box(&span);
-            span.end();
-        }
-        tx.end();
+        support::one_request(agent);
     }
 }
 
