@@ -529,9 +529,7 @@ mod tests {
             headers,
             remote_addr: Some(([10, 0, 0, 1], 5555).into()),
         };
-        let mut exchange = HttpExchange::default();
-        exchange.record_request(&view, config.sanitizer(), capture_headers);
-        exchange
+        recorded_with(&view, config.sanitizer(), capture_headers)
     }
 
     #[test]
@@ -641,15 +639,19 @@ mod tests {
         };
         let sanitizer = Agent::disabled().config().sanitizer().clone();
         exchange.record_request(&view, &sanitizer, true);
-        assert_eq!(exchange, recorded_with(&view, &sanitizer));
+        assert_eq!(exchange, recorded_with(&view, &sanitizer, true));
         let request = exchange.to_request().unwrap();
         assert_eq!(request.url.full.as_deref(), Some("http://second:2/second"));
         assert_eq!(request.headers.unwrap().iter().count(), 1);
     }
 
-    fn recorded_with(view: &HttpRequestView<'_>, sanitizer: &Sanitizer) -> HttpExchange {
+    fn recorded_with(
+        view: &HttpRequestView<'_>,
+        sanitizer: &Sanitizer,
+        capture_headers: bool,
+    ) -> HttpExchange {
         let mut exchange = HttpExchange::default();
-        exchange.record_request(view, sanitizer, true);
+        exchange.record_request(view, sanitizer, capture_headers);
         exchange
     }
 

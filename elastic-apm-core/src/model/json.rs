@@ -190,17 +190,18 @@ fn exchange_headers(
     let mut entries = http.header_entries(response).peekable();
     while let Some((name, value)) = entries.next() {
         let w = o.key_escaped(&name)?;
-        if entries.peek().is_none_or(|(next, _)| *next != name) {
-            w.string(&value)?;
-            continue;
+        let repeated = entries.peek().is_some_and(|(next, _)| *next == name);
+        if repeated {
+            w.out.push(b'[');
         }
-        w.out.push(b'[');
         w.string(&value)?;
         while let Some((_, value)) = entries.next_if(|(next, _)| *next == name) {
             w.out.push(b',');
             w.string(&value)?;
         }
-        w.out.push(b']');
+        if repeated {
+            w.out.push(b']');
+        }
     }
     o.end();
     Ok(())

@@ -164,6 +164,13 @@ impl HealthCounters {
         }
     }
 
+    /// Counts an event of type `index` (see [`type_index`]) that the queue turned away
+    /// before it went in.
+    pub(crate) fn refused(&self, index: usize) {
+        Self::add(&self.by_type[index], 1);
+        Self::add(&self.dropped_queue_full, 1);
+    }
+
     /// Records the queue's length after an event went in; `len == capacity` for an
     /// event the full queue turned away.
     pub(crate) fn queue_grew_to(&self, len: u64) {

@@ -6,7 +6,7 @@
 //! drain a little later ([`BATCH_DELAY`]), and a queue filling past half its capacity
 //! (or [`URGENT_MAX`] events) asks for one at once. While events keep coming the worker
 //! schedules its next drain itself and nobody rings. In between, handing an event over
-//! is the `try_send` and two atomic loads.
+//! is the queue's push and two atomic loads.
 
 use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::time::Duration;

@@ -84,7 +84,8 @@ impl Transport {
     pub(crate) fn start(shared: Arc<Shared>) -> Result<Self, TransportError> {
         let config = shared.live.local();
         let client = client::HttpClient::new(config)?;
-        // The configuration never lets it be zero; an array queue of none would panic.
+        // Zero is refused when the configuration is parsed or built, but the field is
+        // public, and an array queue of none would panic.
         let events = Arc::new(ArrayQueue::new(config.max_queue_size.max(1)));
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let health = Arc::new(HealthCounters::default());
@@ -146,8 +147,7 @@ impl Transport {
 impl Reporter for Transport {
     fn report(&self, event: Event) {
         if self.stopped.load(Ordering::Relaxed) {
-            HealthCounters::add(&self.health.by_type[type_index(&event)], 1);
-            HealthCounters::add(&self.health.dropped_queue_full, 1);
+            self.health.refused(type_index(&event));
             return;
         }
         self.spent.drop_one();
@@ -174,9 +174,7 @@ impl Reporter for Transport {
         if !self.is_backlogged() {
             return false;
         }
-        // As `offer` counts an event the full queue refuses.
-        HealthCounters::add(&self.health.by_type[kind_index(kind)], 1);
-        HealthCounters::add(&self.health.dropped_queue_full, 1);
+        self.health.refused(kind_index(kind));
         true
     }
 
