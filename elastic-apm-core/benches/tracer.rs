@@ -3,7 +3,8 @@
 //! gets it (the tracer's own cost), and to the APM Server transport, whose queue the
 //! events go into and whose thread writes them and hands them back to be dropped. The
 //! second adds what that hand-over costs: every event's and queue slot's cache lines
-//! go to the reporter's core and back.
+//! go to the reporter's core and back. A third bench times that hand-over alone, with
+//! no tracer, so that the difference can be told apart from the tracer's own cost.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -114,7 +115,65 @@ fn queued_for_apm_server(c: &mut Criterion) {
             timed
         });
     });
+    hand_over_alone(&mut group);
     group.finish();
+}
+
+/// The hand-over without the tracer, for scale: per "request", eleven boxed events of a
+/// span event's size (336 bytes) pushed onto an array queue, each taking one written
+/// event back to drop, as `report` does; untimed after each stretch, a thread that
+/// reads every byte of every event and hands them back. Each line crosses to that
+/// thread's core and back, so this is about the least any design that allocates an
+/// event and serialises it on another thread pays on this machine.
+fn hand_over_alone(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    use std::sync::Arc;
+    use std::sync::mpsc;
+
+    use crossbeam_queue::ArrayQueue;
+
+    type Event = Box<[u64; 42]>;
+    const EVENTS: usize = 11 * STRETCH as usize;
+    let queue = Arc::new(ArrayQueue::<Event>::new(EVENTS));
+    let spent = Arc::new(ArrayQueue::<Event>::new(EVENTS));
+    let (drain, drains) = mpsc::channel::<()>();
+    let (drained, done) = mpsc::channel::<u64>();
+    {
+        let (queue, spent) = (queue.clone(), spent.clone());
+        std::thread::spawn(move || {
+            for () in drains {
+                let mut sum = 0u64;
+                while let Some(event) = queue.pop() {
+                    sum = event.iter().fold(sum, |sum, word| sum.wrapping_add(*word));
+                    let _ = spent.push(event);
+                }
+                if drained.send(sum).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    group.bench_function("hand-over alone: 11 events of 336 bytes, no tracer", |b| {
+        b.iter_custom(|iterations| {
+            let mut timed = Duration::ZERO;
+            let mut left = iterations;
+            while left > 0 {
+                let stretch = left.min(STRETCH);
+                let start = Instant::now();
+                for request in 0..stretch {
+                    for event in 0..11 {
+                        drop(spent.pop());
+                        let pushed = queue.push(Box::new([request ^ event; 42]));
+                        assert!(pushed.is_ok());
+                    }
+                }
+                timed += start.elapsed();
+                left -= stretch;
+                drain.send(()).unwrap();
+                black_box(done.recv().unwrap());
+            }
+            timed
+        });
+    });
 }
 
 /// A stand-in APM Server on loopback: reads every request and answers `202 Accepted`.
