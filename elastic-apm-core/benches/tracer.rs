@@ -98,21 +98,15 @@ fn queued_for_apm_server(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
     group.bench_function("transaction + 10 spans, queued for APM Server", |b| {
         b.iter_custom(|iterations| {
-            let mut timed = Duration::ZERO;
-            let mut left = iterations;
-            while left > 0 {
-                let stretch = left.min(STRETCH);
-                let start = Instant::now();
-                for _ in 0..stretch {
-                    one_request(&agent);
-                }
-                timed += start.elapsed();
-                left -= stretch;
-                assert!(runtime.block_on(agent.flush(Duration::from_secs(10))));
-                let health = agent.health();
-                assert_eq!(health.dropped(), 0, "{health:?}");
-            }
-            timed
+            in_stretches(
+                iterations,
+                |_| one_request(&agent),
+                || {
+                    assert!(runtime.block_on(agent.flush(Duration::from_secs(10))));
+                    let health = agent.health();
+                    assert_eq!(health.dropped(), 0, "{health:?}");
+                },
+            )
         });
     });
     hand_over_alone(&mut group);
@@ -154,26 +148,44 @@ fn hand_over_alone(group: &mut criterion::BenchmarkGroup<'_, criterion::measurem
     }
     group.bench_function("hand-over alone: 11 events of 336 bytes, no tracer", |b| {
         b.iter_custom(|iterations| {
-            let mut timed = Duration::ZERO;
-            let mut left = iterations;
-            while left > 0 {
-                let stretch = left.min(STRETCH);
-                let start = Instant::now();
-                for request in 0..stretch {
+            in_stretches(
+                iterations,
+                |request| {
                     for event in 0..11 {
                         drop(spent.pop());
                         let pushed = queue.push(Box::new([request ^ event; 42]));
                         assert!(pushed.is_ok());
                     }
-                }
-                timed += start.elapsed();
-                left -= stretch;
-                drain.send(()).unwrap();
-                black_box(done.recv().unwrap());
-            }
-            timed
+                },
+                || {
+                    drain.send(()).unwrap();
+                    black_box(done.recv().unwrap());
+                },
+            )
         });
     });
+}
+
+/// Runs `request` `iterations` times, [`STRETCH`] at a time, and `between` the
+/// stretches, untimed; returns the time `request` took.
+fn in_stretches(
+    iterations: u64,
+    mut request: impl FnMut(u64),
+    mut between: impl FnMut(),
+) -> Duration {
+    let mut timed = Duration::ZERO;
+    let mut left = iterations;
+    while left > 0 {
+        let stretch = left.min(STRETCH);
+        let start = Instant::now();
+        for n in 0..stretch {
+            request(n);
+        }
+        timed += start.elapsed();
+        left -= stretch;
+        between();
+    }
+    timed
 }
 
 /// A stand-in APM Server on loopback: reads every request and answers `202 Accepted`.
