@@ -10,9 +10,12 @@
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
+use crossbeam_queue::ArrayQueue;
 use elastic_apm_core::model::Event;
 use elastic_apm_core::{Agent, CloudProvider};
 
@@ -119,16 +122,12 @@ fn queued_for_apm_server(c: &mut Criterion) {
 /// reads every byte of every event and hands them back. Each line crosses to that
 /// thread's core and back, so this is about the least any design that allocates an
 /// event and serialises it on another thread pays on this machine.
-fn hand_over_alone(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-    use std::sync::Arc;
-    use std::sync::mpsc;
-
-    use crossbeam_queue::ArrayQueue;
-
-    type Event = Box<[u64; 42]>;
+fn hand_over_alone(group: &mut BenchmarkGroup<'_, WallTime>) {
+    /// As large as a span event, and nothing else.
+    type SpanSized = Box<[u64; 42]>;
     const EVENTS: usize = 11 * STRETCH as usize;
-    let queue = Arc::new(ArrayQueue::<Event>::new(EVENTS));
-    let spent = Arc::new(ArrayQueue::<Event>::new(EVENTS));
+    let queue = Arc::new(ArrayQueue::<SpanSized>::new(EVENTS));
+    let spent = Arc::new(ArrayQueue::<SpanSized>::new(EVENTS));
     let (drain, drains) = mpsc::channel::<()>();
     let (drained, done) = mpsc::channel::<u64>();
     {
