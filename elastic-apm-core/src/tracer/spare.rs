@@ -35,10 +35,10 @@ pub(super) fn recycle(mut span: Arc<SpanInner>) {
     inner.clear();
     // During thread exit, or if full, the span is simply freed.
     let _ = SPARE.try_with(|spare| {
-        if let Ok(mut spare) = spare.try_borrow_mut() {
-            if spare.len() < KEPT {
-                spare.push(span);
-            }
+        if let Ok(mut spare) = spare.try_borrow_mut()
+            && spare.len() < KEPT
+        {
+            spare.push(span);
         }
     });
 }
