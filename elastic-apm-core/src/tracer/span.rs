@@ -334,18 +334,19 @@ impl SpanBuilder {
         *slot.discardable.get_mut() = exit;
         slot.start = start;
         *slot.ended.get_mut() = false;
-        *slot.data.get_mut().unwrap_or_else(PoisonError::into_inner) = SpanData {
-            name,
-            kind,
-            subtype,
-            action,
-            sync: None,
-            outcome: None,
-            instrumentation_outcome: None,
-            context: None,
-            links,
-            error_captured: false,
-        };
+        // Field by field: a kept span's data is empty (its end moved it into the event,
+        // or `clear` dropped it), so there is nothing to drop, unlike a whole `SpanData`.
+        let data = slot.data.get_mut().unwrap_or_else(PoisonError::into_inner);
+        data.name = name;
+        data.kind = kind;
+        data.subtype = subtype;
+        data.action = action;
+        data.sync = None;
+        data.outcome = None;
+        data.instrumentation_outcome = None;
+        data.context = None;
+        data.links = links;
+        data.error_captured = false;
         Span(State::Recording(tx, span))
     }
 }
