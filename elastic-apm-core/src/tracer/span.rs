@@ -520,9 +520,7 @@ impl Drop for Span {
     fn drop(&mut self) {
         if let State::Recording(tx, span) = std::mem::replace(&mut self.0, State::Noop) {
             span.end(&tx, Tick::now());
-            // Its transaction's reference goes first, and then, if no child or segment
-            // holds the span, its allocation is kept for the thread's next span.
-            drop(tx);
+            // Kept for the thread's next span, unless a child or a segment holds it.
             super::spare::recycle(span);
         }
     }

@@ -1,9 +1,9 @@
 //! Finished spans' allocations, kept per thread for the next spans.
 //!
 //! Most spans are leaves that nothing else holds when they end, and a request makes
-//! several; reusing their allocations saves a `malloc` and a `free` per span, a quarter
-//! of a span's cost with the system allocator (tracing-subscriber's registry pools its
-//! span data for the same reason). Per thread, so no lock is shared, and bounded, so a
+//! several; reusing their allocations saves a `malloc` and a `free` per span, 8 % of a
+//! transaction with ten spans with glibc's allocator (callgrind; tracing-subscriber's
+//! registry pools its span data for the same reason). Per thread, so no lock is shared, and bounded, so a
 //! thread that ends many spans it did not start keeps at most [`KEPT`].
 
 use std::cell::RefCell;
@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use super::span::SpanInner;
 
-/// Enough for the spans of a few concurrent requests; about 16 KiB per thread.
+/// Enough for the spans of a few concurrent requests; about 14 KiB per thread (224
+/// bytes each).
 const KEPT: usize = 64;
 
 thread_local! {
