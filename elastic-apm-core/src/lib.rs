@@ -32,11 +32,9 @@
 //!
 //! # What costs what
 //!
-//! Starting a transaction allocates once (its shared state), and ending a transaction or
-//! a span allocates the event box handed to the reporter. A span's own state reuses the
-//! allocation of a span that ended on the same thread (a few dozen are kept per thread),
-//! so a span allocates only when none is kept. No lock is shared between requests: each
-//! transaction and span has its own. A disabled agent
+//! Starting a transaction allocates once (its shared state), a span once, and ending
+//! either allocates the event box handed to the reporter. No lock is shared between
+//! requests: each transaction and span has its own. A disabled agent
 //! (`ELASTIC_APM_ENABLED=false`) or one with `recording=false` allocates nothing.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

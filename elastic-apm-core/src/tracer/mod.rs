@@ -6,7 +6,6 @@ mod metadata;
 mod segment;
 mod service_target;
 mod span;
-mod spare;
 mod transaction;
 
 use std::fmt;

@@ -24,7 +24,7 @@ pub struct Segment(Kind);
 #[derive(Clone)]
 enum Kind {
     Transaction(Arc<TxInner>),
-    Span(Arc<TxInner>, Arc<SpanInner>),
+    Span(Arc<SpanInner>),
 }
 
 impl Segment {
@@ -32,14 +32,14 @@ impl Segment {
         Segment(Kind::Transaction(tx))
     }
 
-    pub(crate) fn from_span(tx: Arc<TxInner>, span: Arc<SpanInner>) -> Self {
-        Segment(Kind::Span(tx, span))
+    pub(crate) fn from_span(span: Arc<SpanInner>) -> Self {
+        Segment(Kind::Span(span))
     }
 
     pub(crate) fn tx(&self) -> &Arc<TxInner> {
         match &self.0 {
             Kind::Transaction(tx) => tx,
-            Kind::Span(tx, _) => tx,
+            Kind::Span(span) => &span.tx,
         }
     }
 
@@ -48,14 +48,14 @@ impl Segment {
     pub(crate) fn into_parts(self) -> (Arc<TxInner>, Option<Arc<SpanInner>>) {
         match self.0 {
             Kind::Transaction(tx) => (tx, None),
-            Kind::Span(tx, span) => (tx, Some(span)),
+            Kind::Span(span) => (Arc::clone(&span.tx), Some(span)),
         }
     }
 
     pub(crate) fn as_span(&self) -> Option<&Arc<SpanInner>> {
         match &self.0 {
             Kind::Transaction(_) => None,
-            Kind::Span(_, span) => Some(span),
+            Kind::Span(span) => Some(span),
         }
     }
 
@@ -78,7 +78,7 @@ impl Segment {
     pub fn id(&self) -> SpanId {
         match &self.0 {
             Kind::Transaction(tx) => tx.id,
-            Kind::Span(_, span) => span.id,
+            Kind::Span(span) => span.id,
         }
     }
 
@@ -89,7 +89,7 @@ impl Segment {
 
     /// Whether this is a span (rather than the transaction itself).
     pub fn is_span(&self) -> bool {
-        matches!(self.0, Kind::Span(..))
+        matches!(self.0, Kind::Span(_))
     }
 
     /// Whether the trace is sampled.
@@ -157,7 +157,7 @@ impl Segment {
     pub(crate) fn mark_error(&self) {
         match &self.0 {
             Kind::Transaction(tx) => tx.lock().error_captured = true,
-            Kind::Span(_, span) => span.lock().error_captured = true,
+            Kind::Span(span) => span.lock().error_captured = true,
         }
     }
 }

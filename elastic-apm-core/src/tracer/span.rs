@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::micros;
@@ -14,10 +14,8 @@ use crate::ids::{SpanId, TraceId};
 use crate::metrics::SpanTiming;
 use crate::model::{self, LabelValue, Link, Outcome, SpanContext, limits::truncate_in_place};
 
-/// A recorded span's own state. Its transaction is held beside it, by the `Span` handle
-/// and by `Segment`, so that a finished `SpanInner` owns nothing and its allocation can
-/// be kept for the thread's next span (see [`spare`](super::spare)).
 pub(crate) struct SpanInner {
+    pub(crate) tx: Arc<TxInner>,
     pub(crate) id: SpanId,
     parent_id: SpanId,
     /// The parent span (`None`: the transaction), whose buffer this span's end offers
@@ -54,22 +52,6 @@ pub(crate) struct SpanData {
     pub(crate) error_captured: bool,
 }
 
-impl SpanData {
-    /// A finished span's data: nothing owned.
-    const EMPTY: SpanData = SpanData {
-        name: Cow::Borrowed(""),
-        kind: Cow::Borrowed(""),
-        subtype: None,
-        action: None,
-        sync: None,
-        outcome: None,
-        instrumentation_outcome: None,
-        context: None,
-        links: Vec::new(),
-        error_captured: false,
-    };
-}
-
 impl SpanInner {
     pub(crate) fn lock(&self) -> MutexGuard<'_, SpanData> {
         self.data
@@ -78,41 +60,16 @@ impl SpanInner {
     }
 
     /// The start, in microseconds since the Unix epoch, on the transaction's clock.
-    fn timestamp_us(&self, tx: &TxInner) -> u64 {
-        let since_tx = micros(self.start.since(tx.start));
-        tx.timestamp_us.saturating_add(since_tx)
+    fn timestamp_us(&self) -> u64 {
+        let since_tx = micros(self.start.since(self.tx.start));
+        self.tx.timestamp_us.saturating_add(since_tx)
     }
 
-    /// A span with nothing in it yet, to be written by `SpanBuilder::start`.
-    fn idle(id: SpanId, start: Tick) -> SpanInner {
-        SpanInner {
-            id,
-            parent_id: id,
-            parent: None,
-            buffer: Default::default(),
-            exit: false,
-            dropped: false,
-            discardable: AtomicBool::new(false),
-            start,
-            ended: AtomicBool::new(false),
-            data: Mutex::new(SpanData::EMPTY),
-        }
-    }
-
-    /// Drops what an ended span still holds, so that its allocation can be kept. Its
-    /// end moved its data into the event, except for a span that was not sent.
-    pub(super) fn clear(&mut self) {
-        self.parent = None;
-        drop(self.buffer.take());
-        if self.dropped {
-            *self.data.get_mut().unwrap_or_else(PoisonError::into_inner) = SpanData::EMPTY;
-        }
-    }
-
-    fn end(&self, tx: &TxInner, end: Tick) {
+    fn end(&self, end: Tick) {
         // Only the `Span` that owns this ends it, and once: its drop, or `end_at`, which
         // disarms the drop. A store, then, not a read-modify-write.
         self.ended.store(true, Ordering::Release);
+        let tx = &self.tx;
         // Children go out before their parent.
         if let Some(buffered) = self.buffer.take() {
             tx.emit(buffered, true);
@@ -133,7 +90,7 @@ impl SpanInner {
             let timing = tx.breakdown.then(|| SpanTiming {
                 id: Some(self.id),
                 parent: self.parent_id,
-                timestamp_us: self.timestamp_us(tx),
+                timestamp_us: self.timestamp_us(),
                 duration_ns: super::nanos(duration),
                 kind: data.kind.clone(),
                 subtype: data.subtype.clone(),
@@ -176,7 +133,7 @@ impl SpanInner {
                 kind: std::mem::take(&mut data.kind),
                 subtype: data.subtype.take(),
                 action: data.action.take(),
-                timestamp: self.timestamp_us(tx),
+                timestamp: self.timestamp_us(),
                 duration,
                 sync: data.sync,
                 outcome: Some(outcome),
@@ -319,35 +276,31 @@ impl SpanBuilder {
             name
         };
         let start = started_at.map_or_else(Tick::now, Tick::at);
-        // Written field by field into a kept allocation, or a new one (see `spare`).
-        let id = SpanId::generate();
-        let mut span = super::spare::take().unwrap_or_else(|| Arc::new(SpanInner::idle(id, start)));
-        let Some(slot) = Arc::get_mut(&mut span) else {
-            // Not reached: kept spans and new ones are unshared.
-            return Span(State::Noop);
+        let inner = SpanInner {
+            id: SpanId::generate(),
+            parent_id,
+            parent,
+            buffer: Default::default(),
+            exit,
+            dropped,
+            discardable: AtomicBool::new(exit),
+            start,
+            ended: AtomicBool::new(false),
+            data: Mutex::new(SpanData {
+                name,
+                kind,
+                subtype,
+                action,
+                sync: None,
+                outcome: None,
+                instrumentation_outcome: None,
+                context: None,
+                links,
+                error_captured: false,
+            }),
+            tx,
         };
-        slot.id = id;
-        slot.parent_id = parent_id;
-        slot.parent = parent;
-        slot.exit = exit;
-        slot.dropped = dropped;
-        *slot.discardable.get_mut() = exit;
-        slot.start = start;
-        *slot.ended.get_mut() = false;
-        // Field by field: a kept span's data is empty (its end moved it into the event,
-        // or `clear` dropped it), so there is nothing to drop, unlike a whole `SpanData`.
-        let data = slot.data.get_mut().unwrap_or_else(PoisonError::into_inner);
-        data.name = name;
-        data.kind = kind;
-        data.subtype = subtype;
-        data.action = action;
-        data.sync = None;
-        data.outcome = None;
-        data.instrumentation_outcome = None;
-        data.context = None;
-        data.links = links;
-        data.error_captured = false;
-        Span(State::Recording(tx, span))
+        Span(State::Recording(Arc::new(inner)))
     }
 }
 
@@ -361,7 +314,7 @@ enum State {
     Noop,
     /// Not recorded; propagation uses the parent.
     Discarded(Segment),
-    Recording(Arc<TxInner>, Arc<SpanInner>),
+    Recording(Arc<SpanInner>),
 }
 
 impl Span {
@@ -386,7 +339,7 @@ impl Span {
     /// Whether this span will be recorded (it may still be dropped at the end by
     /// `transaction_max_spans`). Integrations skip expensive context when false.
     pub fn is_recording(&self) -> bool {
-        matches!(&self.0, State::Recording(tx, s) if !s.dropped && !tx.span_limit_reached())
+        matches!(&self.0, State::Recording(s) if !s.dropped && !s.tx.span_limit_reached())
     }
 
     /// The segment to make current inside this span and to propagate downstream: the
@@ -395,16 +348,14 @@ impl Span {
         match &self.0 {
             State::Noop => None,
             State::Discarded(parent) => Some(parent.clone()),
-            State::Recording(tx, span) => {
-                Some(Segment::from_span(Arc::clone(tx), Arc::clone(span)))
-            }
+            State::Recording(span) => Some(Segment::from_span(Arc::clone(span))),
         }
     }
 
     /// The span id, if recorded.
     pub fn id(&self) -> Option<SpanId> {
         match &self.0 {
-            State::Recording(_, span) => Some(span.id),
+            State::Recording(span) => Some(span.id),
             _ => None,
         }
     }
@@ -414,7 +365,7 @@ impl Span {
         match &self.0 {
             State::Noop => None,
             State::Discarded(parent) => Some(parent.trace_id()),
-            State::Recording(tx, _) => Some(tx.trace_id),
+            State::Recording(span) => Some(span.tx.trace_id),
         }
     }
 
@@ -428,7 +379,7 @@ impl Span {
     }
 
     fn with_data(&self, f: impl FnOnce(&mut SpanData)) {
-        if let State::Recording(_, span) = &self.0 {
+        if let State::Recording(span) = &self.0 {
             f(&mut span.lock());
         }
     }
@@ -460,7 +411,7 @@ impl Span {
     /// Integrations set it to false once the span's context went downstream (an
     /// outgoing HTTP request), since dropping it would orphan the callee's transaction.
     pub fn set_discardable(&self, discardable: bool) {
-        if let State::Recording(_, inner) = &self.0 {
+        if let State::Recording(inner) = &self.0 {
             inner.discardable.store(discardable, Ordering::Relaxed);
         }
     }
@@ -509,19 +460,16 @@ impl Span {
 
     /// Ends the span at `at` (a timing taken elsewhere).
     pub fn end_at(mut self, at: Instant) {
-        if let State::Recording(tx, span) = std::mem::replace(&mut self.0, State::Noop) {
-            span.end(&tx, Tick::at(at));
-            super::spare::recycle(span);
+        if let State::Recording(span) = std::mem::replace(&mut self.0, State::Noop) {
+            span.end(Tick::at(at));
         }
     }
 }
 
 impl Drop for Span {
     fn drop(&mut self) {
-        if let State::Recording(tx, span) = std::mem::replace(&mut self.0, State::Noop) {
-            span.end(&tx, Tick::now());
-            // Kept for the thread's next span, unless a child or a segment holds it.
-            super::spare::recycle(span);
+        if let State::Recording(span) = &self.0 {
+            span.end(Tick::now());
         }
     }
 }
@@ -531,112 +479,11 @@ impl fmt::Debug for Span {
         match &self.0 {
             State::Noop => f.write_str("Span(noop)"),
             State::Discarded(parent) => f.debug_tuple("Span::Discarded").field(parent).finish(),
-            State::Recording(tx, span) => f
+            State::Recording(span) => f
                 .debug_struct("Span")
                 .field("id", &span.id)
-                .field("trace_id", &tx.trace_id)
+                .field("trace_id", &span.tx.trace_id)
                 .finish_non_exhaustive(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::recording_agent;
-
-    fn state(span: &Span) -> *const SpanInner {
-        match &span.0 {
-            State::Recording(_, inner) => Arc::as_ptr(inner),
-            _ => std::ptr::null(),
-        }
-    }
-
-    /// On a thread of its own, whose kept spans no other test touches.
-    fn on_new_thread(f: impl FnOnce() + Send + 'static) {
-        std::thread::spawn(f).join().unwrap();
-    }
-
-    #[test]
-    fn an_ended_span_leaves_its_allocation_to_the_next() {
-        on_new_thread(|| {
-            let (agent, recorder) = recording_agent(|b| b);
-            let tx = agent.start_transaction("GET /", "request");
-            let first = tx.start_span("first", "db");
-            let first_state = state(&first);
-            let first_id = first.id();
-            first.end();
-            let second = tx
-                .segment()
-                .unwrap()
-                .span("second", "external")
-                .subtype("http")
-                .start();
-            assert_eq!(state(&second), first_state, "the allocation is reused");
-            assert_ne!(second.id(), first_id);
-            second.end();
-            tx.end();
-            let spans = recorder.spans();
-            let names: Vec<_> = spans.iter().map(|s| (&*s.name, &*s.kind)).collect();
-            assert_eq!(names, [("first", "db"), ("second", "external")]);
-            assert_eq!(spans[1].subtype.as_deref(), Some("http"));
-            assert!(spans.iter().all(|s| s.parent_id == spans[0].transaction_id));
-        });
-    }
-
-    #[test]
-    fn a_span_still_held_is_not_reused() {
-        on_new_thread(|| {
-            let (agent, recorder) = recording_agent(|b| b);
-            let tx = agent.start_transaction("GET /", "request");
-            let parent = tx.start_span("parent", "app");
-            let held = parent.segment().unwrap();
-            let child = parent.start_span("child", "db");
-            let parent_id = parent.id().unwrap();
-            let parent_state = state(&parent);
-            // Ended before its child, and held by a segment: neither lets it go.
-            parent.end();
-            let other = tx.start_span("other", "db");
-            assert_ne!(state(&other), parent_state);
-            assert_eq!(held.id(), parent_id);
-            drop(held);
-            other.end();
-            child.end();
-            tx.end();
-            let spans = recorder.spans();
-            let child = spans.iter().find(|s| s.name == "child").unwrap();
-            assert_eq!(child.parent_id, parent_id);
-        });
-    }
-
-    #[test]
-    fn a_span_over_the_limit_keeps_nothing_it_owned() {
-        on_new_thread(|| {
-            let (agent, recorder) = recording_agent(|b| b.transaction_max_spans(1));
-            let tx = agent.start_transaction("GET /", "request");
-            tx.start_span("kept", "db").end();
-            let parent = tx.start_span(String::from("over the limit"), "app");
-            let child = parent.start_span(String::from("under it"), "db");
-            child.set_label("key", "value");
-            child.end();
-            parent.end();
-            // Not sent, so their data never moved into an event; kept, it is cleared.
-            // Kept last in, first out: the parent, then the child, which held the parent.
-            for _ in ["over the limit", "under it"] {
-                let kept = super::super::spare::take().unwrap();
-                assert!(kept.parent.is_none());
-                let data = kept.lock();
-                assert!(data.name.is_empty() && data.kind.is_empty());
-                assert!(data.context.is_none() && data.links.is_empty());
-            }
-            tx.end();
-            let names: Vec<_> = recorder
-                .spans()
-                .iter()
-                .map(|s| s.name.to_string())
-                .collect();
-            assert_eq!(names, ["kept"]);
-            assert_eq!(recorder.transactions()[0].span_count.dropped, 2);
-        });
     }
 }
