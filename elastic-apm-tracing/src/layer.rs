@@ -63,6 +63,10 @@ struct Recorded {
     segment: Option<Segment>,
 }
 
+#[allow(
+    clippy::large_enum_variant,
+    reason = "stored once per `tracing` span, in extensions the registry already boxes"
+)]
 enum Owner {
     Span(Span),
     Transaction(Transaction),

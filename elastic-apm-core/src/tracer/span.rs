@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use super::micros;
@@ -27,9 +27,6 @@ pub(crate) struct SpanInner {
     /// Over `transaction_max_spans` when it started, or under such a span: never sent,
     /// only counted (and its statistics kept).
     dropped: bool,
-    /// An exit span that may be dropped when shorter than `exit_span_min_duration`;
-    /// not once it propagated the trace downstream (`tracing-spans-drop-fast-exit.md`).
-    discardable: AtomicBool,
     start: Tick,
     ended: AtomicBool,
     data: Mutex<SpanData>,
@@ -50,6 +47,26 @@ pub(crate) struct SpanData {
     context: Option<Box<SpanContext>>,
     links: Vec<Link>,
     pub(crate) error_captured: bool,
+    /// An exit span that may be dropped when shorter than `exit_span_min_duration`;
+    /// not once it propagated the trace downstream (`tracing-spans-drop-fast-exit.md`).
+    discardable: bool,
+}
+
+impl SpanData {
+    /// What a promoted span leaves behind in its handle.
+    const MOVED: SpanData = SpanData {
+        name: Cow::Borrowed(""),
+        kind: Cow::Borrowed(""),
+        subtype: None,
+        action: None,
+        sync: None,
+        outcome: None,
+        instrumentation_outcome: None,
+        context: None,
+        links: Vec::new(),
+        error_captured: false,
+        discardable: false,
+    };
 }
 
 impl SpanInner {
@@ -81,6 +98,7 @@ impl SpanInner {
         );
         let duration = end.since(self.start);
         let mut context = data.context.take();
+        let discardable = data.discardable;
         if self.exit || context.is_some() {
             let context = context.get_or_insert_with(Box::default);
             super::service_target::infer(context, &data.kind, data.subtype.as_deref(), self.exit);
@@ -149,8 +167,7 @@ impl SpanInner {
         drop(data);
         // Compressible (and droppable when fast): a successful exit span whose context
         // did not go downstream.
-        let eligible =
-            self.exit && outcome == Outcome::Success && self.discardable.load(Ordering::Relaxed);
+        let eligible = self.exit && outcome == Outcome::Success && discardable;
         let (buffer, parent_ended) = match &self.parent {
             Some(parent) => (&parent.buffer, parent.ended.load(Ordering::Acquire)),
             None => (&tx.buffer, tx.has_ended()),
@@ -283,7 +300,6 @@ impl SpanBuilder {
             buffer: Default::default(),
             exit,
             dropped,
-            discardable: AtomicBool::new(exit),
             start,
             ended: AtomicBool::new(false),
             data: Mutex::new(SpanData {
@@ -297,10 +313,14 @@ impl SpanBuilder {
                 context: None,
                 links,
                 error_captured: false,
+                discardable: exit,
             }),
             tx,
         };
-        Span(State::Recording(Arc::new(inner)))
+        Span(State::Recording(LocalSpan {
+            inner,
+            shared: OnceLock::new(),
+        }))
     }
 }
 
@@ -309,12 +329,74 @@ impl SpanBuilder {
 #[must_use = "a span ends when dropped"]
 pub struct Span(State);
 
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the recorded state is inline on purpose: boxing it is the allocation this saves"
+)]
 enum State {
     /// Nothing to record or propagate.
     Noop,
     /// Not recorded; propagation uses the parent.
     Discarded(Segment),
-    Recording(Arc<SpanInner>),
+    Recording(LocalSpan),
+}
+
+/// A recorded span's state, in the handle itself: most spans are leaves that nothing
+/// else refers to, and they then cost no allocation, no reference counts and no lock
+/// at their end. A child, a `Segment` (to make the span current or propagate it) or a
+/// captured error needs the state shared: it then moves, once, into `shared`.
+struct LocalSpan {
+    inner: SpanInner,
+    shared: OnceLock<Arc<SpanInner>>,
+}
+
+impl LocalSpan {
+    /// The span's state, shared from now on.
+    fn shared(&self) -> &Arc<SpanInner> {
+        if let Some(shared) = self.shared.get() {
+            return shared;
+        }
+        // Held until `shared` is set, so that a concurrent `with_data` either ran before
+        // the data moved or sees `shared` once it has the lock.
+        let mut data = self.inner.lock();
+        let inner = &self.inner;
+        self.shared.get_or_init(|| {
+            Arc::new(SpanInner {
+                tx: Arc::clone(&inner.tx),
+                id: inner.id,
+                parent_id: inner.parent_id,
+                parent: inner.parent.clone(),
+                buffer: Default::default(),
+                exit: inner.exit,
+                dropped: inner.dropped,
+                start: inner.start,
+                ended: AtomicBool::new(false),
+                data: Mutex::new(std::mem::replace(&mut *data, SpanData::MOVED)),
+            })
+        })
+    }
+
+    fn with_data(&self, f: impl FnOnce(&mut SpanData)) {
+        if let Some(shared) = self.shared.get() {
+            return f(&mut shared.lock());
+        }
+        let mut data = self.inner.lock();
+        match self.shared.get() {
+            // Shared since: the data is there now.
+            Some(shared) => {
+                drop(data);
+                f(&mut shared.lock());
+            }
+            None => f(&mut data),
+        }
+    }
+
+    fn end(&mut self, at: Tick) {
+        match self.shared.take() {
+            Some(shared) => shared.end(at),
+            None => self.inner.end(at),
+        }
+    }
 }
 
 impl Span {
@@ -339,7 +421,7 @@ impl Span {
     /// Whether this span will be recorded (it may still be dropped at the end by
     /// `transaction_max_spans`). Integrations skip expensive context when false.
     pub fn is_recording(&self) -> bool {
-        matches!(&self.0, State::Recording(s) if !s.dropped && !s.tx.span_limit_reached())
+        matches!(&self.0, State::Recording(s) if !s.inner.dropped && !s.inner.tx.span_limit_reached())
     }
 
     /// The segment to make current inside this span and to propagate downstream: the
@@ -348,14 +430,14 @@ impl Span {
         match &self.0 {
             State::Noop => None,
             State::Discarded(parent) => Some(parent.clone()),
-            State::Recording(span) => Some(Segment::from_span(Arc::clone(span))),
+            State::Recording(span) => Some(Segment::from_span(Arc::clone(span.shared()))),
         }
     }
 
     /// The span id, if recorded.
     pub fn id(&self) -> Option<SpanId> {
         match &self.0 {
-            State::Recording(span) => Some(span.id),
+            State::Recording(span) => Some(span.inner.id),
             _ => None,
         }
     }
@@ -365,7 +447,7 @@ impl Span {
         match &self.0 {
             State::Noop => None,
             State::Discarded(parent) => Some(parent.trace_id()),
-            State::Recording(span) => Some(span.tx.trace_id),
+            State::Recording(span) => Some(span.inner.tx.trace_id),
         }
     }
 
@@ -380,7 +462,7 @@ impl Span {
 
     fn with_data(&self, f: impl FnOnce(&mut SpanData)) {
         if let State::Recording(span) = &self.0 {
-            f(&mut span.lock());
+            span.with_data(f);
         }
     }
 
@@ -411,9 +493,7 @@ impl Span {
     /// Integrations set it to false once the span's context went downstream (an
     /// outgoing HTTP request), since dropping it would orphan the callee's transaction.
     pub fn set_discardable(&self, discardable: bool) {
-        if let State::Recording(inner) = &self.0 {
-            inner.discardable.store(discardable, Ordering::Relaxed);
-        }
+        self.with_data(|d| d.discardable = discardable);
     }
 
     /// Marks the span as asynchronous (`sync: false`) or blocking.
@@ -460,7 +540,7 @@ impl Span {
 
     /// Ends the span at `at` (a timing taken elsewhere).
     pub fn end_at(mut self, at: Instant) {
-        if let State::Recording(span) = std::mem::replace(&mut self.0, State::Noop) {
+        if let State::Recording(mut span) = std::mem::replace(&mut self.0, State::Noop) {
             span.end(Tick::at(at));
         }
     }
@@ -468,7 +548,7 @@ impl Span {
 
 impl Drop for Span {
     fn drop(&mut self) {
-        if let State::Recording(span) = &self.0 {
+        if let State::Recording(span) = &mut self.0 {
             span.end(Tick::now());
         }
     }
@@ -481,9 +561,97 @@ impl fmt::Debug for Span {
             State::Discarded(parent) => f.debug_tuple("Span::Discarded").field(parent).finish(),
             State::Recording(span) => f
                 .debug_struct("Span")
-                .field("id", &span.id)
-                .field("trace_id", &span.tx.trace_id)
+                .field("id", &span.inner.id)
+                .field("trace_id", &span.inner.tx.trace_id)
                 .finish_non_exhaustive(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::recording_agent;
+
+    fn is_shared(span: &Span) -> bool {
+        matches!(&span.0, State::Recording(local) if local.shared.get().is_some())
+    }
+
+    #[test]
+    fn a_leaf_span_stays_in_its_handle() {
+        let (agent, recorder) = recording_agent(|b| b);
+        let tx = agent.start_transaction("GET /", "request");
+        let span = tx.start_span("SELECT", "db");
+        span.set_name("SELECT FROM products");
+        span.with_context(|c| c.db = Some(Default::default()));
+        assert!(!is_shared(&span));
+        span.end();
+        tx.end();
+        let spans = recorder.spans();
+        assert_eq!(spans[0].name, "SELECT FROM products");
+        assert!(spans[0].context.as_ref().is_some_and(|c| c.db.is_some()));
+    }
+
+    #[test]
+    fn edits_after_sharing_reach_the_event() {
+        let (agent, recorder) = recording_agent(|b| b);
+        let tx = agent.start_transaction("GET /", "request");
+        let span = tx
+            .segment()
+            .unwrap()
+            .span("GET example.com", "external")
+            .subtype("http")
+            .exit()
+            .start();
+        span.set_label("before", true);
+        let segment = span.segment().unwrap();
+        assert!(is_shared(&span));
+        assert_eq!(Some(segment.id()), span.id());
+        // Its context went downstream: it must not be dropped as a fast exit span.
+        span.set_discardable(false);
+        span.set_name("GET example.com/");
+        span.set_label("after", true);
+        let child = segment.span("child", "external").subtype("http").start();
+        assert!(
+            child.id().is_some(),
+            "a child of the same type and subtype is recorded"
+        );
+        drop(child);
+        drop(segment);
+        span.end();
+        tx.end();
+        let spans = recorder.spans();
+        let child = spans.iter().find(|s| s.name == "child").unwrap();
+        let span = spans
+            .iter()
+            .find(|s| s.kind == "external" && s.name != "child");
+        let span = span.expect("the exit span is sent: it is not discardable");
+        assert_eq!(span.name, "GET example.com/");
+        assert_eq!(child.parent_id, span.id);
+        let labels = &span.context.as_ref().unwrap().labels;
+        assert_eq!(labels.len(), 2, "{labels:?}");
+    }
+
+    #[test]
+    fn sharing_while_other_threads_edit_loses_nothing() {
+        let (agent, recorder) = recording_agent(|b| b);
+        let tx = agent.start_transaction("GET /", "request");
+        let span = tx.start_span("work", "app");
+        std::thread::scope(|scope| {
+            for thread in 0..4 {
+                let span = &span;
+                scope.spawn(move || {
+                    for label in 0..50 {
+                        span.set_label(format!("t{thread}-{label}"), true);
+                    }
+                });
+            }
+            let span = &span;
+            scope.spawn(move || span.segment().map(|s| s.id()));
+        });
+        span.end();
+        tx.end();
+        let spans = recorder.spans();
+        assert_eq!(spans[0].context.as_ref().unwrap().labels.len(), 200);
     }
 }
