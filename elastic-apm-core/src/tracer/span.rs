@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use super::micros;
@@ -82,7 +82,14 @@ impl SpanInner {
         self.tx.timestamp_us.saturating_add(since_tx)
     }
 
+    /// Ends a shared span: its data is taken under the lock.
     fn end(&self, end: Tick) {
+        let data = std::mem::replace(&mut *self.lock(), SpanData::MOVED);
+        self.end_with(data, end);
+    }
+
+    /// Ends the span with its data, taken out of the span.
+    fn end_with(&self, mut data: SpanData, end: Tick) {
         // Only the `Span` that owns this ends it, and once: its drop, or `end_at`, which
         // disarms the drop. A store, then, not a read-modify-write.
         self.ended.store(true, Ordering::Release);
@@ -91,7 +98,6 @@ impl SpanInner {
         if let Some(buffered) = self.buffer.take() {
             tx.emit(buffered, true);
         }
-        let mut data = self.lock();
         let outcome = Outcome::or_inferred(
             data.outcome.or(data.instrumentation_outcome),
             data.error_captured,
@@ -164,7 +170,6 @@ impl SpanInner {
                 otel: None,
             },
         );
-        drop(data);
         // Compressible (and droppable when fast): a successful exit span whose context
         // did not go downstream.
         let eligible = self.exit && outcome == Outcome::Success && discardable;
@@ -394,7 +399,16 @@ impl LocalSpan {
     fn end(&mut self, at: Tick) {
         match self.shared.take() {
             Some(shared) => shared.end(at),
-            None => self.inner.end(at),
+            // Not shared: no one else can reach the data, and no lock is needed.
+            None => {
+                let data = self
+                    .inner
+                    .data
+                    .get_mut()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let data = std::mem::replace(data, SpanData::MOVED);
+                self.inner.end_with(data, at);
+            }
         }
     }
 }
