@@ -534,7 +534,8 @@ impl Span {
     /// Edits the context (db, http, destination, service target) in place. `f` also
     /// runs for a span dropped by `transaction_max_spans`, whose destination still
     /// counts in `dropped_spans_stats`: keep it cheap, and gate costly details (a
-    /// statement's signature, say) on [`is_recording`](Self::is_recording).
+    /// statement's signature, say) on [`is_recording`](Self::is_recording). The span's
+    /// data is locked while `f` runs: calling this span's methods from `f` deadlocks.
     pub fn with_context(&self, f: impl FnOnce(&mut SpanContext)) {
         self.with_data(|d| f(d.context.get_or_insert_with(Box::default)));
     }
@@ -608,8 +609,18 @@ mod tests {
 
     #[test]
     fn edits_after_sharing_reach_the_event() {
-        let (agent, recorder) = recording_agent(|b| b);
+        // Every exit span here is fast: sent only if not discardable.
+        let min = std::time::Duration::from_secs(60);
+        let (agent, recorder) = recording_agent(|b| b.exit_span_min_duration(min));
         let tx = agent.start_transaction("GET /", "request");
+        let fast = tx
+            .segment()
+            .unwrap()
+            .span("fast", "external")
+            .exit()
+            .start();
+        drop(fast.segment());
+        fast.end();
         let span = tx
             .segment()
             .unwrap()
@@ -640,6 +651,10 @@ mod tests {
             .iter()
             .find(|s| s.kind == "external" && s.name != "child");
         let span = span.expect("the exit span is sent: it is not discardable");
+        assert!(
+            spans.iter().all(|s| s.name != "fast"),
+            "a discardable one is not"
+        );
         assert_eq!(span.name, "GET example.com/");
         assert_eq!(child.parent_id, span.id);
         let labels = &span.context.as_ref().unwrap().labels;
