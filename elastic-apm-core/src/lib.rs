@@ -36,8 +36,9 @@
 //! or a span allocates the event box handed to the reporter. A span keeps its state in
 //! its handle (about 230 bytes) and allocates only when something shares it: a child
 //! span, a [`Segment`] taken to make it current or to propagate it, a captured error.
-//! No lock is shared between requests: each transaction and span has its own. A disabled agent
-//! (`ELASTIC_APM_ENABLED=false`) or one with `recording=false` allocates nothing.
+//! No lock is shared between requests: each transaction and span has its own. A
+//! disabled agent (`ELASTIC_APM_ENABLED=false`) or one with `recording=false` allocates
+//! nothing.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

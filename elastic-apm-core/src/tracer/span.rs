@@ -53,7 +53,8 @@ pub(crate) struct SpanData {
 }
 
 impl SpanData {
-    /// What a promoted span leaves behind in its handle.
+    /// Nothing: what is left where a span's data was taken from (a shared span's
+    /// handle, an ending span).
     const MOVED: SpanData = SpanData {
         name: Cow::Borrowed(""),
         kind: Cow::Borrowed(""),
@@ -116,11 +117,12 @@ impl SpanInner {
                 parent: self.parent_id,
                 timestamp_us: self.timestamp_us(),
                 duration_ns: super::nanos(duration),
-                kind: data.kind.clone(),
-                subtype: data.subtype.clone(),
+                // The data is the span's own now, no longer behind its lock: moved,
+                // not cloned.
+                kind: data.kind,
+                subtype: data.subtype,
                 summary: None,
             });
-            drop(data);
             if let Some(timing) = timing {
                 tx.keep_unsent(|| timing);
             }
