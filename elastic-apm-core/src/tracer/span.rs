@@ -54,7 +54,7 @@ pub(crate) struct SpanData {
 
 impl SpanData {
     /// Nothing: what is left where a span's data was taken from (a shared span's
-    /// handle, an ending span).
+    /// handle, an ending shared span).
     const MOVED: SpanData = SpanData {
         name: Cow::Borrowed(""),
         kind: Cow::Borrowed(""),
@@ -83,14 +83,15 @@ impl SpanInner {
         self.tx.timestamp_us.saturating_add(since_tx)
     }
 
-    /// Ends a shared span: its data is taken under the lock.
+    /// Ends a shared span: its data is taken out under the lock, which is then released,
+    /// since others may still hold the span while its events go to the reporter.
     fn end(&self, end: Tick) {
         let mut data = std::mem::replace(&mut *self.lock(), SpanData::MOVED);
         self.end_with(&mut data, end);
     }
 
-    /// Ends the span with its data, which it takes what it sends from. By reference: a
-    /// span's data is larger than a cache line, and moving it cost a copy per span.
+    /// Ends the span, taking what its event needs out of `data`. By reference: a span's
+    /// data is larger than a cache line, and moving it cost a copy per span.
     fn end_with(&self, data: &mut SpanData, end: Tick) {
         // Only the `Span` that owns this ends it, and once: its drop, or `end_at`, which
         // disarms the drop. A store, then, not a read-modify-write.
@@ -106,7 +107,6 @@ impl SpanInner {
         );
         let duration = end.since(self.start);
         let mut context = data.context.take();
-        let discardable = data.discardable;
         if self.exit || context.is_some() {
             let context = context.get_or_insert_with(Box::default);
             super::service_target::infer(context, &data.kind, data.subtype.as_deref(), self.exit);
@@ -118,8 +118,7 @@ impl SpanInner {
                 parent: self.parent_id,
                 timestamp_us: self.timestamp_us(),
                 duration_ns: super::nanos(duration),
-                // The data is the span's own now, no longer behind its lock: moved,
-                // not cloned.
+                // Taken from the data, which ends here: moved, not cloned.
                 kind: std::mem::take(&mut data.kind),
                 subtype: data.subtype.take(),
                 summary: None,
@@ -175,7 +174,7 @@ impl SpanInner {
         );
         // Compressible (and droppable when fast): a successful exit span whose context
         // did not go downstream.
-        let eligible = self.exit && outcome == Outcome::Success && discardable;
+        let eligible = self.exit && outcome == Outcome::Success && data.discardable;
         let (buffer, parent_ended) = match &self.parent {
             Some(parent) => (&parent.buffer, parent.ended.load(Ordering::Acquire)),
             None => (&tx.buffer, tx.has_ended()),
