@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
@@ -137,6 +137,9 @@ pub(crate) struct CentralOutcome {
 pub(crate) struct LiveConfig {
     local: Config,
     current: ArcSwap<Snapshot>,
+    /// `recording` of `current`, kept beside it: asked on every request, and a load of
+    /// the snapshot costs two atomic read-modify-writes.
+    recording: AtomicBool,
     /// APM Server's version as `major << 16 | minor << 8 | patch` (saturating), 0 = not known.
     server_version: AtomicU32,
 }
@@ -145,6 +148,7 @@ impl LiveConfig {
     pub(crate) fn new(local: Config) -> Self {
         LiveConfig {
             current: ArcSwap::from_pointee(Snapshot::new(local.clone())),
+            recording: AtomicBool::new(local.recording),
             local,
             server_version: AtomicU32::new(0),
         }
@@ -152,6 +156,11 @@ impl LiveConfig {
 
     pub(crate) fn load(&self) -> ConfigSnapshot {
         ConfigSnapshot(self.current.load())
+    }
+
+    /// `recording` as central configuration last set it.
+    pub(crate) fn is_recording(&self) -> bool {
+        self.recording.load(Ordering::Relaxed)
     }
 
     /// The configuration set in code and environment, before central configuration.
@@ -173,6 +182,7 @@ impl LiveConfig {
                 outcome.invalid.push(err.to_string());
             }
         }
+        self.recording.store(config.recording, Ordering::Relaxed);
         self.current.store(Arc::new(Snapshot::new(config)));
         outcome
     }
@@ -251,6 +261,12 @@ mod tests {
 
         live.apply_central(&BTreeMap::new());
         assert_eq!(live.load().transaction_max_spans, 7);
+
+        central.insert("recording".to_owned(), "false".to_owned());
+        live.apply_central(&central);
+        assert!(!live.is_recording() && !live.load().recording);
+        live.apply_central(&BTreeMap::new());
+        assert!(live.is_recording());
     }
 
     #[test]

@@ -71,7 +71,7 @@ impl<S> ApmService<S> {
             }
         }
         let name = self.layer.settings.naming.name(&info);
-        let mut tx = agent.transaction(name, "request");
+        let mut tx = agent.transaction(name, "request").with_config(&config);
         if has_trace_context(&parts.headers) {
             tx = tx.parent_from_headers(TRACE_HEADERS.iter().flat_map(|name| {
                 parts

@@ -98,7 +98,7 @@ impl Agent {
 
     /// Whether the agent records anything (`enabled` and `recording`).
     pub fn is_recording(&self) -> bool {
-        self.inner.enabled && self.config().recording
+        self.inner.enabled && self.inner.shared.live.is_recording()
     }
 
     /// Whether a request path matches `transaction_ignore_urls`, so HTTP integrations
