@@ -13,6 +13,9 @@ use std::sync::{Arc, Once};
 
 thread_local! {
     static CATCHING: Cell<bool> = const { Cell::new(false) };
+    /// The hook left a backtrace behind: a plain flag, which every catch can test
+    /// without touching the backtrace's cell (a thread-local with a destructor).
+    static BACKTRACE_LEFT: Cell<bool> = const { Cell::new(false) };
     static LAST_BACKTRACE: RefCell<Option<Backtrace>> = const { RefCell::new(None) };
 }
 
@@ -41,6 +44,7 @@ pub(crate) fn install_hook() {
             if CATCHING.get() {
                 // Raw frames only: symbolising happens on the reporter thread.
                 LAST_BACKTRACE.set(Some(Backtrace::force_capture()));
+                BACKTRACE_LEFT.set(true);
             }
             previous(info);
         }));
@@ -49,15 +53,35 @@ pub(crate) fn install_hook() {
 
 /// Runs `f`, turning a panic into a [`Panic`].
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Panic> {
-    // A backtrace left by a panic the application caught itself is not this one's.
-    LAST_BACKTRACE.take();
     let outer = CATCHING.replace(true);
     let result = catch_unwind(AssertUnwindSafe(f));
     CATCHING.set(outer);
-    result.map_err(|payload| Panic {
+    match result {
+        Ok(value) => {
+            if BACKTRACE_LEFT.get() {
+                // Left by a panic the application caught itself: not a later one's.
+                take_backtrace();
+            }
+            Ok(value)
+        }
+        Err(payload) => Err(caught(payload)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn caught(payload: Box<dyn Any + Send>) -> Panic {
+    Panic {
         message: message(payload.as_ref()),
-        backtrace: LAST_BACKTRACE.take().map(Arc::new),
-    })
+        backtrace: take_backtrace().map(Arc::new),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn take_backtrace() -> Option<Backtrace> {
+    BACKTRACE_LEFT.set(false);
+    LAST_BACKTRACE.take()
 }
 
 fn message(payload: &(dyn Any + Send)) -> String {
@@ -81,5 +105,20 @@ mod tests {
         assert_eq!(caught.message, "boom 42");
         assert!(caught.backtrace.is_some());
         assert_eq!(catch(|| 7).unwrap(), 7);
+    }
+
+    #[test]
+    fn a_panic_caught_inside_leaves_no_stack_for_the_next() {
+        install_hook();
+        let result = catch(|| std::panic::catch_unwind(|| panic!("handled")).is_err());
+        assert!(result.unwrap());
+        // A panic that skips the hook (resumed, not raised) has no stack of its own.
+        let caught = catch(|| -> u32 { std::panic::resume_unwind(Box::new("resumed")) });
+        let caught = caught.unwrap_err();
+        assert_eq!(caught.message, "resumed");
+        assert!(
+            caught.backtrace.is_none(),
+            "the handled panic's stack came back"
+        );
     }
 }
