@@ -172,6 +172,13 @@ async fn events_arrive_valid_compressed_and_authenticated() {
     );
     let health = agent.health();
     assert_eq!(health.events_total, 7);
+    // Counted by type as they left the queue.
+    let by_type = health.events_by_type;
+    assert_eq!(
+        (by_type.transactions, by_type.spans, by_type.errors),
+        (2, 4, 1),
+        "{health:?}"
+    );
     assert_eq!(health.events_sent, 7);
     assert_eq!(health.dropped(), 0);
     assert!(health.bytes_sent > 0);
@@ -396,6 +403,8 @@ async fn queue_overflow_is_counted_exactly() {
     let health = agent.health();
     assert!(health.dropped_queue_full > 0, "{health:?}");
     assert_eq!(health.events_total, 5_000);
+    // Turned away or taken out, every one is counted by type.
+    assert_eq!(health.events_by_type.transactions, 5_000, "{health:?}");
     assert_eq!(
         health.events_sent + health.dropped_queue_full,
         5_000,

@@ -193,12 +193,18 @@ fn health_samples(
         by_type.metricsets,
         last_by_type.metricsets,
     );
-    // A reporter that does not count by type: the spec's `undefined`.
+    // A reporter that does not count by type: the spec's `undefined`. Queued events
+    // are counted by type as they come out.
+    let untyped = |h: &Health| {
+        h.events_total
+            .saturating_sub(h.queue_len)
+            .saturating_sub(h.events_by_type.sum())
+    };
     counter(
         TOTAL,
         ("event_type", "undefined"),
-        now.events_total.saturating_sub(by_type.sum()),
-        last.events_total.saturating_sub(last_by_type.sum()),
+        untyped(now),
+        untyped(last),
     );
     const DROPPED: &str = "agent.events.dropped";
     counter(

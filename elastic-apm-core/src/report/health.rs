@@ -13,7 +13,8 @@ pub struct Health {
     /// Events handed to the reporter (`agent.events.total`).
     pub events_total: u64,
     /// Of those, transactions, spans, errors and metricsets (zero where the reporter
-    /// does not count by type).
+    /// does not count by type). The APM Server transport counts an event's type as it
+    /// leaves the queue or is turned away: those still queued are in `queue_len`.
     pub events_by_type: EventCounts,
     /// Events waiting in the queue now.
     pub queue_len: u64,
@@ -73,15 +74,14 @@ impl Health {
     }
 }
 
-/// The live counters behind [`Health`]. Each is its own atomic; the enqueue path
-/// touches one or two of them, and reads the queue's high-water mark.
+/// The live counters behind [`Health`]. Each is its own atomic. An event that goes
+/// into the queue touches none on the application's thread: the reporter counts it as
+/// it takes it out, so that no counter is a line that every request of every thread
+/// writes. Only events turned away are counted where they are handed over.
 #[derive(Debug, Default)]
 pub(crate) struct HealthCounters {
-    /// Events offered to the queue, by [`type_index`]: written by the application's
-    /// threads for every event.
+    /// Events out of the queue or turned away, by [`type_index`].
     pub(crate) by_type: Padded<[AtomicU64; 4]>,
-    /// Written by the reporter for every event.
-    pub(crate) dequeued: Padded<AtomicU64>,
     pub(crate) events_sent: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_error: AtomicU64,
@@ -136,7 +136,8 @@ impl HealthCounters {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub(crate) fn read(&self) -> Health {
+    /// The counters, with `queue_len` events in the queue now.
+    pub(crate) fn read(&self, queue_len: u64) -> Health {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let [transactions, spans, errors, metricsets] = self.by_type.each_ref().map(get);
         let events_by_type = EventCounts {
@@ -145,14 +146,12 @@ impl HealthCounters {
             errors,
             metricsets,
         };
-        let total = events_by_type.sum();
-        let dropped_queue_full = get(&self.dropped_queue_full);
         Health {
-            events_total: total,
+            events_total: events_by_type.sum().saturating_add(queue_len),
             events_by_type,
-            queue_len: total.saturating_sub(dropped_queue_full + get(&self.dequeued)),
+            queue_len,
             events_sent: get(&self.events_sent),
-            dropped_queue_full,
+            dropped_queue_full: get(&self.dropped_queue_full),
             dropped_error: get(&self.dropped_error),
             dropped_too_large: get(&self.dropped_too_large),
             requests: get(&self.requests),
@@ -171,8 +170,16 @@ impl HealthCounters {
         Self::add(&self.dropped_queue_full, 1);
     }
 
-    /// Records the queue's length after an event went in; `len == capacity` for an
-    /// event the full queue turned away.
+    /// Counts an event taken out of the queue, leaving `len` behind: it was `len + 1`
+    /// long, the longest it has been since the last event came out, for only the
+    /// reporter takes events out.
+    pub(crate) fn dequeued(&self, index: usize, len: u64) {
+        Self::add(&self.by_type[index], 1);
+        self.queue_grew_to(len.saturating_add(1));
+        self.queue_shrank_to(len);
+    }
+
+    /// Records a length the queue reached; `capacity` when it turned an event away.
     pub(crate) fn queue_grew_to(&self, len: u64) {
         // A plain load first: the common case writes nothing to this shared line.
         if len > self.queue_max.load(Ordering::Relaxed) {
@@ -181,7 +188,7 @@ impl HealthCounters {
     }
 
     /// Records the queue's length after an event came out.
-    pub(crate) fn queue_shrank_to(&self, len: u64) {
+    fn queue_shrank_to(&self, len: u64) {
         if len < self.queue_min.load(Ordering::Relaxed) {
             self.queue_min.fetch_min(len, Ordering::Relaxed);
         }

@@ -156,14 +156,14 @@ impl Reporter for Transport {
             // Shut down meanwhile: the reporter may have taken the last of the queue
             // already, and this event would be neither sent nor counted. One comes out
             // again, whichever it is, and is counted lost.
-            if self.events.pop().is_some() {
-                HealthCounters::add(&self.health.dropped_queue_full, 1);
+            if let Some(lost) = self.events.pop() {
+                self.health.refused(type_index(&lost));
             }
         }
     }
 
     fn health(&self) -> Health {
-        self.health.read()
+        self.health.read(self.events.len() as u64)
     }
 
     fn is_backlogged(&self) -> bool {
@@ -196,16 +196,11 @@ pub(crate) fn offer(
     health: &HealthCounters,
     event: Event,
 ) {
-    HealthCounters::add(&health.by_type[type_index(&event)], 1);
     match events.push(event) {
-        Ok(()) => {
-            let len = events.len() as u64;
-            health.queue_grew_to(len);
-            doorbell.queued(len);
-        }
+        // Counted by the reporter as it takes the event out.
+        Ok(()) => doorbell.queued(events.len() as u64),
         Err(refused) => {
-            drop(refused);
-            HealthCounters::add(&health.dropped_queue_full, 1);
+            health.refused(type_index(&refused));
             health.queue_grew_to(events.capacity() as u64);
         }
     }
@@ -221,7 +216,7 @@ impl Drop for Transport {
 impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Transport")
-            .field("health", &self.health.read())
+            .field("health", &self.health())
             .finish_non_exhaustive()
     }
 }

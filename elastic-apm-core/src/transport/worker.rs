@@ -252,10 +252,11 @@ impl Worker {
             min: min as f64 / capacity,
             max: max as f64 / capacity,
         };
-        let sets = self
-            .shared
-            .metrics
-            .collect(config, self.health.read(), Some(usage));
+        let sets = self.shared.metrics.collect(
+            config,
+            self.health.read(self.events.len() as u64),
+            Some(usage),
+        );
         // Once the agent is gone, straight into the request: the queue is drained for good.
         let queued = !self.doorbell.is_closed();
         for set in sets {
@@ -263,7 +264,6 @@ impl Worker {
             if queued {
                 super::offer(&self.events, &self.doorbell, &self.health, event);
             } else {
-                HealthCounters::add(&self.health.by_type[type_index(&event)], 1);
                 self.write(event).await;
             }
         }
@@ -278,8 +278,9 @@ impl Worker {
 
     /// Takes what is left in the queue, never to be sent: lost, but counted.
     fn count_queued_as_lost(&mut self) {
-        while self.events.pop().is_some() {
-            HealthCounters::add(&self.health.dequeued, 1);
+        while let Some(event) = self.events.pop() {
+            self.health
+                .dequeued(type_index(&event), self.events.len() as u64);
             HealthCounters::add(&self.health.dropped_error, 1);
         }
     }
@@ -300,8 +301,9 @@ impl Worker {
     }
 
     async fn write(&mut self, mut event: Event) {
-        HealthCounters::add(&self.health.dequeued, 1);
-        self.health.queue_shrank_to(self.events.len() as u64);
+        // Counted here, whether it came out of the queue or not (metrics after the end).
+        self.health
+            .dequeued(type_index(&event), self.events.len() as u64);
         if self.shared.breakdown {
             self.shared.metrics.breakdown.observe(&event);
         }
